@@ -1,0 +1,16 @@
+//! logvault's domain: accounts, principals and scopes, the event wire contract and its
+//! validation, API keys, timestamps and leaf hashing. Nothing here does IO.
+
+pub mod account;
+pub mod event;
+pub mod key;
+pub mod metrics;
+pub mod principal;
+pub mod time;
+pub mod validate;
+
+pub use account::{Account, AccountId, AccountKind, PLATFORM_ACCOUNT};
+pub use event::{EventKind, NewEvent, StoredEvent};
+pub use principal::{Permission, Permissions, Principal, Role, Scope};
+pub use time::Micros;
+pub use validate::FieldProblem;

@@ -1,0 +1,106 @@
+//! Authentication: the `Authorization: Bearer lv_…` key becomes a [`Principal`], and
+//! capability extractors ([`Reader`], [`Ingester`]) check its permission so a handler cannot
+//! forget to.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use logvault_core::{Permission, Principal, key};
+
+use crate::{ApiError, AppState};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let (key_id, secret) = key::parse(token.trim()).ok_or(ApiError::Unauthorized)?;
+        let record = state.store.key(key_id).await?.ok_or(ApiError::Unauthorized)?;
+        // Check the secret even for revoked keys so both paths cost the same.
+        let matches = key::secret_matches(secret, &record.secret_hash);
+        if !matches || record.revoked_at.is_some() {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Caller(Principal {
+            actor_id: record.key_id,
+            role: record.role,
+            account_id: record.account_id,
+            permissions: record.permissions,
+        }))
+    }
+}
+
+async fn with_permission(
+    parts: &mut Parts,
+    state: &AppState,
+    permission: Permission,
+    name: &str,
+) -> Result<Principal, ApiError> {
+    let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+    if principal.permissions.contains(permission) {
+        Ok(principal)
+    } else {
+        Err(ApiError::Forbidden(format!("this key lacks the {name} permission")))
+    }
+}
+
+/// A caller allowed to read logs.
+#[derive(Debug, Clone)]
+pub struct Reader(pub Principal);
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        with_permission(parts, state, Permission::Read, "read").await.map(Reader)
+    }
+}
+
+/// A caller allowed to ingest events.
+#[derive(Debug, Clone)]
+pub struct Ingester(pub Principal);
+
+impl FromRequestParts<AppState> for Ingester {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        with_permission(parts, state, Permission::Ingest, "ingest").await.map(Ingester)
+    }
+}
+
+/// Where a request came from: peer address and user agent, when known.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    /// The TCP peer's address.
+    pub ip: Option<String>,
+    /// The `User-Agent` header, truncated.
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(512).collect());
+        Ok(RequestOrigin { ip, user_agent })
+    }
+}

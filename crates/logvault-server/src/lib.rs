@@ -1,0 +1,102 @@
+//! logvault's HTTP layer: the axum router, authentication and scope, problem+json errors,
+//! and the operational endpoints. Only this crate knows HTTP.
+
+mod api;
+mod auth;
+mod metrics;
+mod ops;
+mod problem;
+mod viewed;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use logvault_core::validate::Limits;
+use logvault_store::Store;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::Caller;
+pub use metrics::HttpMetrics;
+pub use problem::ApiError;
+pub use viewed::ViewRecorder;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// Ingest size limits.
+    pub limits: Limits,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage backend.
+    pub store: Arc<dyn Store>,
+    /// HTTP settings.
+    pub config: Arc<ServerConfig>,
+    /// Request counters.
+    pub metrics: Arc<HttpMetrics>,
+    /// Records reads of the logs as `logs.viewed` events.
+    pub viewed: ViewRecorder,
+}
+
+impl AppState {
+    /// State over `store`; starts the background task that records reads.
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        let metrics = Arc::new(HttpMetrics::default());
+        AppState {
+            viewed: ViewRecorder::start(store.clone(), metrics.clone()),
+            store,
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(ops::router())
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), count_rejections))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn count_rejections(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(slug) = response.extensions().get::<problem::ProblemSlug>() {
+        state.metrics.reject(slug.0);
+    }
+    response
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests
+/// and flushes pending `logs.viewed` events.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let viewed = state.viewed.clone();
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+    viewed.flush_and_stop().await;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Every read of the logs is itself an audit event (`logs.viewed`, `logs.exported`) on the
+//! reader's account. Handlers hand the event to this recorder and move on; a background task
+//! writes what has gathered in one request to the store, so reads stay fast.
+
+use std::sync::Arc;
+
+use logvault_core::validate::{Limits, validate_event};
+use logvault_core::{EventKind, NewEvent, Principal};
+use logvault_store::Store;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::HttpMetrics;
+use crate::auth::RequestOrigin;
+
+/// Most read events written in one store request.
+const MAX_BATCH: usize = 1000;
+
+/// A handle to the background recorder; cheap to clone.
+#[derive(Clone)]
+pub struct ViewRecorder {
+    sender: Arc<Mutex<Option<mpsc::Sender<NewEvent>>>>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl ViewRecorder {
+    /// Starts the background task writing to `store`.
+    pub fn start(store: Arc<dyn Store>, metrics: Arc<HttpMetrics>) -> Self {
+        let (sender, mut receiver) = mpsc::channel::<NewEvent>(10_000);
+        let task = tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let n_events = batch.len();
+                match store.ingest(std::mem::take(&mut batch)).await {
+                    Ok(_) => metrics.ingested(EventKind::Audit, n_events),
+                    Err(error) => tracing::error!(%error, n_events, "could not record reads of the logs"),
+                }
+            }
+        });
+        ViewRecorder {
+            sender: Arc::new(Mutex::new(Some(sender))),
+            task: Arc::new(Mutex::new(Some(task))),
+        }
+    }
+
+    /// Records that `principal` read the logs. Waits only if the recorder is far behind.
+    pub async fn record(
+        &self,
+        principal: &Principal,
+        origin: &RequestOrigin,
+        action: &str,
+        metadata: Value,
+    ) {
+        let mut event = json!({
+            "action": action,
+            "outcome": "success",
+            "actor": {"id": principal.actor_id, "type": "api_key"},
+            "account_id": principal.account_id,
+            "metadata": metadata,
+        });
+        let mut origin_json = serde_json::Map::new();
+        if let Some(ip) = &origin.ip {
+            origin_json.insert("ip".into(), ip.clone().into());
+        }
+        if let Some(agent) = &origin.user_agent {
+            origin_json.insert("user_agent".into(), agent.clone().into());
+        }
+        if !origin_json.is_empty() {
+            event["origin"] = Value::Object(origin_json);
+        }
+        let new_event =
+            match validate_event(EventKind::Audit, 0, &event, &principal.account_id, &Limits::default()) {
+                Ok(new_event) => new_event,
+                Err(problems) => {
+                    tracing::error!(?problems, "a logs.viewed event did not validate");
+                    return;
+                }
+            };
+        let sender = self.sender.lock().await.clone();
+        if let Some(sender) = sender {
+            let _ = sender.send(new_event).await;
+        }
+    }
+
+    /// Stops accepting reads and waits until every recorded one is stored.
+    pub async fn flush_and_stop(&self) {
+        self.sender.lock().await.take();
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,69 @@
+-- logvault schema 1: accounts, API keys, the log head and the append-only event log.
+
+CREATE TABLE accounts (
+    id               TEXT PRIMARY KEY,
+    kind             TEXT NOT NULL CHECK (kind IN ('platform', 'partner', 'merchant')),
+    partner_id       TEXT REFERENCES accounts(id),
+    name             TEXT NOT NULL,
+    disabled         INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL,
+    -- Highest account_seq handed out; bumped in the transaction that inserts the event.
+    last_account_seq INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX accounts_partner ON accounts(partner_id);
+
+INSERT INTO accounts (id, kind, name, created_at)
+VALUES ('platform', 'platform', 'Platform', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
+
+CREATE TABLE api_keys (
+    key_id      TEXT PRIMARY KEY,
+    secret_hash BLOB NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('admin', 'partner', 'merchant')),
+    account_id  TEXT NOT NULL REFERENCES accounts(id),
+    permissions TEXT NOT NULL,
+    name        TEXT,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+) STRICT;
+
+-- One row: how many events the log holds and the last received_at handed out.
+CREATE TABLE log_head (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    size             INTEGER NOT NULL,
+    last_received_at INTEGER NOT NULL
+) STRICT;
+INSERT INTO log_head (id, size, last_received_at) VALUES (1, 0, 0);
+
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY,
+    kind         INTEGER NOT NULL,           -- 0 audit, 1 threat
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    account_seq  INTEGER NOT NULL,
+    event_id     TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,           -- microseconds since the epoch, UTC
+    occurred_at  INTEGER,
+    nonce        BLOB NOT NULL,
+    leaf_hash    BLOB NOT NULL,
+    action       TEXT,
+    outcome      TEXT,
+    actor_id     TEXT,
+    ip           BLOB,                       -- 16 bytes, IPv4 mapped into IPv6
+    request_id   TEXT,
+    error_type   TEXT,
+    source       TEXT,
+    version      TEXT,
+    environment  TEXT,
+    body         TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX events_event_id ON events(event_id, account_id);
+CREATE INDEX events_kind_account ON events(kind, account_id, seq);
+
+-- The log is append-only: the database itself refuses changes.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
+CREATE TRIGGER log_head_no_delete BEFORE DELETE ON log_head
+BEGIN SELECT RAISE(ABORT, 'the log head cannot be deleted'); END;
+CREATE TRIGGER accounts_no_delete BEFORE DELETE ON accounts
+BEGIN SELECT RAISE(ABORT, 'accounts are never deleted'); END;

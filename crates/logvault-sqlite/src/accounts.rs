@@ -1,0 +1,186 @@
+//! Accounts and API keys: the only mutable tables, changed through the admin connection.
+
+use logvault_core::account::{NewAccount, is_valid_account_id};
+use logvault_core::{Account, AccountKind, Micros, Permissions, Role, Scope};
+use logvault_store::{KeyRecord, StoreError, StoreResult};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use crate::backend;
+use crate::read::scope_clause;
+
+const ACCOUNT_COLUMNS: &str = "id, kind, partner_id, name, disabled, created_at";
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    let kind: String = row.get(1)?;
+    Ok(Account {
+        id: row.get(0)?,
+        kind: AccountKind::parse(&kind).unwrap_or(AccountKind::Merchant),
+        partner_id: row.get(2)?,
+        name: row.get(3)?,
+        disabled: row.get(4)?,
+        created_at: Micros(row.get(5)?),
+    })
+}
+
+pub(crate) fn create_account(connection: &mut Connection, new: NewAccount) -> StoreResult<Account> {
+    if new.kind == AccountKind::Platform {
+        return Err(StoreError::Invalid("the platform account is built in".into()));
+    }
+    if new.kind == AccountKind::Partner && new.partner_id.is_some() {
+        return Err(StoreError::Invalid("a partner account cannot have a partner".into()));
+    }
+    if new.name.trim().is_empty() || new.name.len() > 200 {
+        return Err(StoreError::Invalid("the name must be 1-200 characters".into()));
+    }
+    let id = match new.id {
+        Some(id) if is_valid_account_id(&id) => id,
+        Some(_) => return Err(StoreError::Invalid("account ids are 1-64 characters of A-Z a-z 0-9 _ . -".into())),
+        None => format!("{}{}", new.kind.id_prefix(), random_suffix()?),
+    };
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    if let Some(partner_id) = &new.partner_id {
+        let partner_kind: Option<String> = transaction
+            .query_row("SELECT kind FROM accounts WHERE id = ?1", [partner_id], |row| row.get(0))
+            .optional()
+            .map_err(backend)?;
+        if partner_kind.as_deref() != Some("partner") {
+            return Err(StoreError::Invalid(format!("{partner_id} is not a partner account")));
+        }
+    }
+    let account = Account {
+        id,
+        kind: new.kind,
+        partner_id: new.partner_id,
+        name: new.name,
+        disabled: false,
+        created_at: Micros::now(),
+    };
+    let inserted = transaction
+        .execute(
+            "INSERT INTO accounts (id, kind, partner_id, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO NOTHING",
+            params![account.id, account.kind.as_str(), account.partner_id, account.name, account.created_at.0],
+        )
+        .map_err(backend)?;
+    if inserted == 0 {
+        return Err(StoreError::AlreadyExists(format!("account {} already exists", account.id)));
+    }
+    transaction.commit().map_err(backend)?;
+    Ok(account)
+}
+
+fn random_suffix() -> StoreResult<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Accounts in `scope`, optionally only those among `ids`.
+pub(crate) fn list(connection: &Connection, scope: &Scope, ids: Option<&[String]>) -> StoreResult<Vec<Account>> {
+    let mut sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE 1 = 1");
+    let mut values: Vec<Value> = Vec::new();
+    scope_clause(scope, "id", &mut sql, &mut values);
+    if let Some(ids) = ids {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sql.push_str(" AND id IN (");
+        for (i, id) in ids.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            values.push(Value::Text(id.clone()));
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ORDER BY id");
+    let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement.query_map(params_from_iter(values), account_from_row).map_err(backend)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(backend)
+}
+
+const KEY_COLUMNS: &str = "key_id, secret_hash, role, account_id, permissions, name, created_at, revoked_at";
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    let role: String = row.get(2)?;
+    let permissions: String = row.get(4)?;
+    Ok(KeyRecord {
+        key_id: row.get(0)?,
+        secret_hash: row.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Merchant),
+        account_id: row.get(3)?,
+        permissions: Permissions::parse(&permissions).unwrap_or_default(),
+        name: row.get(5)?,
+        created_at: Micros(row.get(6)?),
+        revoked_at: row.get::<_, Option<i64>>(7)?.map(Micros),
+    })
+}
+
+pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreResult<()> {
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let kind: Option<String> = transaction
+        .query_row("SELECT kind FROM accounts WHERE id = ?1", [&key.account_id], |row| row.get(0))
+        .optional()
+        .map_err(backend)?;
+    let expected = match key.role {
+        Role::Admin => "platform",
+        Role::Partner => "partner",
+        Role::Merchant => "merchant",
+    };
+    match kind {
+        None => return Err(StoreError::Invalid(format!("account {} does not exist", key.account_id))),
+        Some(kind) if kind != expected => {
+            return Err(StoreError::Invalid(format!(
+                "a {} key must belong to a {expected} account, but {} is a {kind} account",
+                key.role.as_str(),
+                key.account_id
+            )));
+        }
+        Some(_) => {}
+    }
+    transaction
+        .execute(
+            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"),
+            params![
+                key.key_id,
+                key.secret_hash,
+                key.role.as_str(),
+                key.account_id,
+                key.permissions.to_string(),
+                key.name,
+                key.created_at.0
+            ],
+        )
+        .map_err(backend)?;
+    transaction.commit().map_err(backend)
+}
+
+pub(crate) fn key(connection: &Connection, key_id: &str) -> StoreResult<Option<KeyRecord>> {
+    connection
+        .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"))
+        .map_err(backend)?
+        .query_row([key_id], key_from_row)
+        .optional()
+        .map_err(backend)
+}
+
+pub(crate) fn list_keys(connection: &Connection) -> StoreResult<Vec<KeyRecord>> {
+    let mut statement = connection
+        .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, key_id"))
+        .map_err(backend)?;
+    let rows = statement.query_map([], key_from_row).map_err(backend)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(backend)
+}
+
+pub(crate) fn revoke_key(connection: &mut Connection, key_id: &str) -> StoreResult<bool> {
+    let changed = connection
+        .execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL",
+            params![key_id, Micros::now().0],
+        )
+        .map_err(backend)?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,219 @@
+//! The embedded default store: SQLite in WAL mode with `synchronous=FULL`, one writer thread
+//! that group-commits concurrent requests into one transaction, and a pool of read-only
+//! connections for queries.
+
+mod accounts;
+mod pool;
+mod read;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use logvault_core::account::NewAccount;
+use logvault_core::{Account, EventKind, NewEvent, Scope};
+use logvault_store::{
+    EventQuery, IngestOutcome, KeyRecord, Lookup, Page, Store, StoreError, StoreMetrics,
+    StoreResult, TrendQuery, TrendRow,
+};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::pool::ReaderPool;
+use crate::writer::{WriteJob, Writer};
+
+/// Name of the database file inside the data directory.
+pub const DB_FILE: &str = "logvault.db";
+
+/// Tunables of the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// Events that may wait for the writer before ingest answers "overloaded".
+    pub max_queued_events: usize,
+    /// Most events committed in one transaction.
+    pub max_batch_events: usize,
+    /// Read-only connections for queries.
+    pub readers: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig { max_queued_events: 100_000, max_batch_events: 20_000, readers: 4 }
+    }
+}
+
+/// logvault's store on one SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Option<mpsc::UnboundedSender<WriteJob>>,
+    queue_permits: Arc<Semaphore>,
+    max_queued_events: usize,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+    readers: ReaderPool,
+    admin: Arc<std::sync::Mutex<rusqlite::Connection>>,
+    metrics: Arc<StoreMetrics>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`, applying migrations. Refuses to open
+    /// if SQLite cannot give WAL mode with `synchronous=FULL`.
+    pub fn open(data_dir: &Path, config: SqliteConfig) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut admin = schema::open_writable(&path)?;
+        schema::migrate(&mut admin)?;
+        let metrics = Arc::new(StoreMetrics::default());
+        let (jobs, receiver) = mpsc::unbounded_channel();
+        let writer = Writer::new(schema::open_writable(&path)?, config.max_batch_events, metrics.clone());
+        let writer_thread = std::thread::Builder::new()
+            .name("logvault-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+        Ok(SqliteStore {
+            readers: ReaderPool::open(&path, config.readers.max(1))?,
+            path,
+            jobs: Some(jobs),
+            queue_permits: Arc::new(Semaphore::new(config.max_queued_events)),
+            max_queued_events: config.max_queued_events,
+            writer_thread: Some(writer_thread),
+            admin: Arc::new(std::sync::Mutex::new(admin)),
+            metrics,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on the connection used for account and key changes.
+    async fn with_admin<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let admin = self.admin.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = admin
+                .lock()
+                .map_err(|_| StoreError::Backend("admin connection poisoned".into()))?;
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("admin task failed: {e}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Closes the queue and waits for the writer to commit what it already accepted.
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Maps SQLite errors into the store's error type.
+pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
+        self.with_admin(move |connection| accounts::create_account(connection, new)).await
+    }
+
+    async fn list_accounts(&self, scope: &Scope) -> StoreResult<Vec<Account>> {
+        let scope = scope.clone();
+        self.readers.run(move |connection| accounts::list(connection, &scope, None)).await
+    }
+
+    async fn accounts_in_scope(&self, scope: &Scope, ids: &[String]) -> StoreResult<Vec<Account>> {
+        let (scope, ids) = (scope.clone(), ids.to_vec());
+        self.readers.run(move |connection| accounts::list(connection, &scope, Some(&ids))).await
+    }
+
+    async fn create_key(&self, key: KeyRecord) -> StoreResult<()> {
+        self.with_admin(move |connection| accounts::create_key(connection, &key)).await
+    }
+
+    async fn key(&self, key_id: &str) -> StoreResult<Option<KeyRecord>> {
+        let key_id = key_id.to_string();
+        self.readers.run(move |connection| accounts::key(connection, &key_id)).await
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        self.readers.run(accounts::list_keys).await
+    }
+
+    async fn revoke_key(&self, key_id: &str) -> StoreResult<bool> {
+        let key_id = key_id.to_string();
+        self.with_admin(move |connection| accounts::revoke_key(connection, &key_id)).await
+    }
+
+    async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
+        let jobs = self.jobs.as_ref().ok_or_else(|| StoreError::Unavailable("closed".into()))?;
+        let n_events = u32::try_from(events.len().max(1)).unwrap_or(u32::MAX);
+        if n_events as usize > self.max_queued_events {
+            return Err(StoreError::Overloaded);
+        }
+        let permit = self
+            .queue_permits
+            .clone()
+            .try_acquire_many_owned(n_events)
+            .map_err(|_| StoreError::Overloaded)?;
+        self.metrics.queue_events.fetch_add(u64::from(n_events), Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        jobs.send(WriteJob { events, reply, permit })
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    }
+
+    async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.readers.run(move |connection| read::query(connection, &scope, &query)).await
+    }
+
+    async fn event(
+        &self,
+        scope: &Scope,
+        kind: EventKind,
+        event_id: &str,
+        account_id: Option<&str>,
+    ) -> StoreResult<Lookup> {
+        let (scope, event_id) = (scope.clone(), event_id.to_string());
+        let account_id = account_id.map(str::to_string);
+        self.readers
+            .run(move |connection| {
+                read::event(connection, &scope, kind, &event_id, account_id.as_deref())
+            })
+            .await
+    }
+
+    async fn trends(&self, scope: &Scope, query: &TrendQuery) -> StoreResult<Vec<TrendRow>> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.readers.run(move |connection| read::trends(connection, &scope, &query)).await
+    }
+
+    async fn log_size(&self) -> StoreResult<u64> {
+        self.readers.run(read::log_size).await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        if self.jobs.as_ref().is_none_or(|jobs| jobs.is_closed()) {
+            return Err(StoreError::Unavailable("the writer has stopped".into()));
+        }
+        self.readers.run(|connection| read::log_size(connection).map(drop)).await
+    }
+
+    fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+}

@@ -1,0 +1,163 @@
+//! Scoped reads: event pages, lookups by id and trend counts. The scope clause is added
+//! here, once, for every query.
+
+use logvault_core::{EventKind, Micros, Scope, StoredEvent};
+use logvault_store::{EventQuery, Lookup, Page, StoreResult, TrendGroup, TrendQuery, TrendRow};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use crate::backend;
+
+/// The columns [`event_from_row`] reads, in order.
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, kind, account_id, account_seq, event_id, received_at, occurred_at, nonce, leaf_hash, body";
+
+pub(crate) fn kind_code(kind: EventKind) -> i64 {
+    match kind {
+        EventKind::Audit => 0,
+        EventKind::Threat => 1,
+    }
+}
+
+pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let kind: i64 = row.get(1)?;
+    let nonce: Vec<u8> = row.get(7)?;
+    let leaf_hash: Vec<u8> = row.get(8)?;
+    Ok(StoredEvent {
+        seq: row.get(0)?,
+        kind: if kind == 0 { EventKind::Audit } else { EventKind::Threat },
+        account_id: row.get(2)?,
+        account_seq: row.get(3)?,
+        event_id: row.get(4)?,
+        received_at: Micros(row.get(5)?),
+        occurred_at: row.get::<_, Option<i64>>(6)?.map(Micros),
+        nonce: nonce.try_into().unwrap_or_default(),
+        leaf_hash: leaf_hash.try_into().unwrap_or_default(),
+        body: row.get(9)?,
+    })
+}
+
+/// Appends ` AND <column in scope>` to `sql`.
+pub(crate) fn scope_clause(scope: &Scope, column: &str, sql: &mut String, values: &mut Vec<Value>) {
+    match scope {
+        Scope::All => {}
+        Scope::Account(id) => {
+            sql.push_str(&format!(" AND {column} = ?"));
+            values.push(Value::Text(id.clone()));
+        }
+        Scope::Partner(id) => {
+            sql.push_str(&format!(
+                " AND {column} IN (SELECT id FROM accounts WHERE id = ? OR partner_id = ?)"
+            ));
+            values.push(Value::Text(id.clone()));
+            values.push(Value::Text(id.clone()));
+        }
+    }
+}
+
+fn text_filter(column: &str, value: &Option<String>, sql: &mut String, values: &mut Vec<Value>) {
+    if let Some(value) = value {
+        sql.push_str(&format!(" AND {column} = ?"));
+        values.push(Value::Text(value.clone()));
+    }
+}
+
+pub(crate) fn query(connection: &Connection, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?");
+    let mut values = vec![Value::Integer(kind_code(query.kind))];
+    scope_clause(scope, "account_id", &mut sql, &mut values);
+    text_filter("account_id", &query.account_id, &mut sql, &mut values);
+    if let Some(from) = query.from {
+        sql.push_str(" AND received_at >= ?");
+        values.push(Value::Integer(from.0));
+    }
+    if let Some(to) = query.to {
+        sql.push_str(" AND received_at < ?");
+        values.push(Value::Integer(to.0));
+    }
+    text_filter("action", &query.action, &mut sql, &mut values);
+    text_filter("outcome", &query.outcome, &mut sql, &mut values);
+    text_filter("actor_id", &query.actor_id, &mut sql, &mut values);
+    text_filter("request_id", &query.request_id, &mut sql, &mut values);
+    text_filter("error_type", &query.error_type, &mut sql, &mut values);
+    text_filter("source", &query.source, &mut sql, &mut values);
+    text_filter("version", &query.version, &mut sql, &mut values);
+    text_filter("environment", &query.environment, &mut sql, &mut values);
+    if let Some(range) = query.ip {
+        sql.push_str(" AND ip BETWEEN ? AND ?");
+        values.push(Value::Blob(range.low.to_vec()));
+        values.push(Value::Blob(range.high.to_vec()));
+    }
+    if let Some(text) = &query.text {
+        sql.push_str(" AND instr(lower(body), ?) > 0");
+        values.push(Value::Text(text.to_lowercase()));
+    }
+    if let Some(before) = query.before_seq {
+        sql.push_str(" AND seq < ?");
+        values.push(Value::Integer(i64::try_from(before).unwrap_or(i64::MAX)));
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    values.push(Value::Integer(query.limit as i64 + 1));
+    let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement.query_map(params_from_iter(values), event_from_row).map_err(backend)?;
+    let mut events: Vec<StoredEvent> = rows.collect::<rusqlite::Result<_>>().map_err(backend)?;
+    let next_before_seq = if events.len() > query.limit {
+        events.truncate(query.limit);
+        events.last().map(|event| event.seq)
+    } else {
+        None
+    };
+    Ok(Page { events, next_before_seq })
+}
+
+pub(crate) fn event(
+    connection: &Connection,
+    scope: &Scope,
+    kind: EventKind,
+    event_id: &str,
+    account_id: Option<&str>,
+) -> StoreResult<Lookup> {
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ? AND kind = ?");
+    let mut values = vec![Value::Text(event_id.to_string()), Value::Integer(kind_code(kind))];
+    scope_clause(scope, "account_id", &mut sql, &mut values);
+    text_filter("account_id", &account_id.map(str::to_string), &mut sql, &mut values);
+    sql.push_str(" LIMIT 2");
+    let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement.query_map(params_from_iter(values), event_from_row).map_err(backend)?;
+    let mut found: Vec<StoredEvent> = rows.collect::<rusqlite::Result<_>>().map_err(backend)?;
+    Ok(match found.len() {
+        0 => Lookup::NotFound,
+        1 => Lookup::Found(Box::new(found.remove(0))),
+        _ => Lookup::Ambiguous,
+    })
+}
+
+pub(crate) fn trends(connection: &Connection, scope: &Scope, query: &TrendQuery) -> StoreResult<Vec<TrendRow>> {
+    let column = match query.group_by {
+        TrendGroup::Version => "version",
+        TrendGroup::Environment => "environment",
+        TrendGroup::ErrorType => "error_type",
+    };
+    let width = query.interval.micros();
+    let mut sql = format!(
+        "SELECT (received_at / {width}) * {width} AS bucket, coalesce({column}, '') AS key, count(*) \
+         FROM events WHERE kind = 1 AND received_at >= ? AND received_at < ?"
+    );
+    let mut values = vec![Value::Integer(query.from.0), Value::Integer(query.to.0)];
+    scope_clause(scope, "account_id", &mut sql, &mut values);
+    text_filter("account_id", &query.account_id, &mut sql, &mut values);
+    sql.push_str(" GROUP BY bucket, key ORDER BY bucket, key");
+    let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(values), |row| {
+            Ok(TrendRow { bucket: Micros(row.get(0)?), key: row.get(1)?, count: row.get(2)? })
+        })
+        .map_err(backend)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(backend)
+}
+
+pub(crate) fn log_size(connection: &Connection) -> StoreResult<u64> {
+    connection
+        .query_row("SELECT size FROM log_head WHERE id = 1", [], |row| row.get(0))
+        .map_err(backend)
+}

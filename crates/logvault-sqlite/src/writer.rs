@@ -1,0 +1,223 @@
+//! The single writer: it drains every request waiting in the queue into one transaction
+//! (group commit), so one fsync acknowledges many requests. Each request runs inside its own
+//! savepoint, so a rejected request leaves the others in the batch untouched.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use logvault_core::{Micros, NewEvent, StoredEvent};
+use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+use crate::read::kind_code;
+
+/// One ingest request waiting for the writer.
+pub(crate) struct WriteJob {
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) reply: oneshot::Sender<StoreResult<Vec<IngestOutcome>>>,
+    /// Held until the job is answered: it is the job's room in the bounded queue.
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+/// The log head as the writer advances it inside a transaction.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    size: u64,
+    last_received_at: Micros,
+}
+
+/// Why one job of a batch failed.
+enum JobError {
+    /// The request is refused; the rest of the batch goes on.
+    Rejected(StoreError),
+    /// The database failed; the whole batch is rolled back.
+    Database(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for JobError {
+    fn from(error: rusqlite::Error) -> Self {
+        JobError::Database(error)
+    }
+}
+
+pub(crate) struct Writer {
+    connection: Connection,
+    max_batch_events: usize,
+    metrics: Arc<StoreMetrics>,
+}
+
+impl Writer {
+    pub(crate) fn new(connection: Connection, max_batch_events: usize, metrics: Arc<StoreMetrics>) -> Self {
+        Writer { connection, max_batch_events, metrics }
+    }
+
+    /// Runs until every sender is gone and the queue is empty.
+    pub(crate) fn run(mut self, mut receiver: mpsc::UnboundedReceiver<WriteJob>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut n_events = first.events.len();
+            let mut jobs = vec![first];
+            while n_events < self.max_batch_events {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        n_events += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.metrics.queue_events.fetch_sub(n_events as u64, Ordering::Relaxed);
+            let started = Instant::now();
+            let results = match commit(&mut self.connection, &jobs) {
+                Ok(results) => results,
+                Err(error) => {
+                    tracing::error!(%error, n_events, "group commit failed; batch rolled back");
+                    let message = error.to_string();
+                    jobs.iter().map(|_| Err(StoreError::Backend(message.clone()))).collect()
+                }
+            };
+            self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics.batch_events.observe(n_events as f64);
+            for (job, result) in jobs.into_iter().zip(results) {
+                let _ = job.reply.send(result);
+                drop(job.permit);
+            }
+        }
+    }
+}
+
+/// Appends every job in one transaction and commits it durably.
+fn commit(connection: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec<StoreResult<Vec<IngestOutcome>>>> {
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut head = transaction.query_row(
+        "SELECT size, last_received_at FROM log_head WHERE id = 1",
+        [],
+        |row| Ok(Head { size: row.get(0)?, last_received_at: Micros(row.get(1)?) }),
+    )?;
+    // One clock reading per batch; never behind the last one handed out.
+    let now = Micros::now().max(head.last_received_at);
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        transaction.execute_batch("SAVEPOINT job")?;
+        let before = head;
+        match append(&transaction, &job.events, &mut head, now) {
+            Ok(outcomes) => {
+                transaction.execute_batch("RELEASE job")?;
+                results.push(Ok(outcomes));
+            }
+            Err(JobError::Rejected(error)) => {
+                transaction.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                head = before;
+                results.push(Err(error));
+            }
+            Err(JobError::Database(error)) => return Err(error),
+        }
+    }
+    transaction.execute(
+        "UPDATE log_head SET size = ?1, last_received_at = ?2 WHERE id = 1",
+        params![head.size, head.last_received_at.0],
+    )?;
+    transaction.commit()?;
+    Ok(results)
+}
+
+/// Appends one request's events, or rejects the request as a whole.
+fn append(
+    transaction: &Transaction<'_>,
+    events: &[NewEvent],
+    head: &mut Head,
+    now: Micros,
+) -> Result<Vec<IngestOutcome>, JobError> {
+    let mut nonces = vec![0u8; 16 * events.len()];
+    getrandom::fill(&mut nonces).map_err(|e| JobError::Rejected(StoreError::Backend(e.to_string())))?;
+    let mut outcomes = Vec::with_capacity(events.len());
+    for (index, (event, nonce)) in events.iter().zip(nonces.chunks_exact(16)).enumerate() {
+        if let Some(existing) = existing(transaction, event)? {
+            if existing.kind != event.kind || existing.body != event.body || existing.occurred_at != event.occurred_at {
+                return Err(JobError::Rejected(StoreError::IdConflict { index, event_id: event.event_id.clone() }));
+            }
+            outcomes.push(outcome(&existing, true));
+            continue;
+        }
+        let account_seq: Option<u64> = transaction
+            .prepare_cached(
+                "UPDATE accounts SET last_account_seq = last_account_seq + 1 \
+                 WHERE id = ?1 AND disabled = 0 RETURNING last_account_seq",
+            )?
+            .query_row([&event.account_id], |row| row.get(0))
+            .optional()?;
+        let Some(account_seq) = account_seq else {
+            return Err(JobError::Rejected(StoreError::AccountNotWritable { index }));
+        };
+        let received_at = event.demo_received_at.map_or(now, |at| at.max(head.last_received_at));
+        head.size += 1;
+        head.last_received_at = received_at;
+        let mut stored = StoredEvent {
+            seq: head.size,
+            account_seq,
+            kind: event.kind,
+            account_id: event.account_id.clone(),
+            event_id: event.event_id.clone(),
+            received_at,
+            occurred_at: event.occurred_at,
+            body: event.body.clone(),
+            nonce: nonce.try_into().unwrap_or_default(),
+            leaf_hash: [0; 32],
+        };
+        stored.leaf_hash = stored.compute_leaf_hash();
+        let index_fields = &event.index;
+        transaction
+            .prepare_cached(
+                "INSERT INTO events (seq, kind, account_id, account_seq, event_id, received_at, \
+                 occurred_at, nonce, leaf_hash, action, outcome, actor_id, ip, request_id, \
+                 error_type, source, version, environment, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            )?
+            .execute(params![
+                stored.seq,
+                kind_code(stored.kind),
+                stored.account_id,
+                stored.account_seq,
+                stored.event_id,
+                stored.received_at.0,
+                stored.occurred_at.map(|at| at.0),
+                stored.nonce,
+                stored.leaf_hash,
+                index_fields.action,
+                index_fields.outcome,
+                index_fields.actor_id,
+                index_fields.ip,
+                index_fields.request_id,
+                index_fields.error_type,
+                index_fields.source,
+                index_fields.version,
+                index_fields.environment,
+                stored.body,
+            ])?;
+        outcomes.push(outcome(&stored, false));
+    }
+    Ok(outcomes)
+}
+
+fn existing(transaction: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result<Option<StoredEvent>> {
+    transaction
+        .prepare_cached(&format!(
+            "SELECT {} FROM events WHERE event_id = ?1 AND account_id = ?2",
+            crate::read::EVENT_COLUMNS
+        ))?
+        .query_row([&event.event_id, &event.account_id], crate::read::event_from_row)
+        .optional()
+}
+
+fn outcome(event: &StoredEvent, duplicate: bool) -> IngestOutcome {
+    IngestOutcome {
+        event_id: event.event_id.clone(),
+        account_id: event.account_id.clone(),
+        seq: event.seq,
+        account_seq: event.account_seq,
+        received_at: event.received_at,
+        leaf_hash: event.leaf_hash,
+        duplicate,
+    }
+}

@@ -1,0 +1,147 @@
+//! The [`Store`] trait that every logvault backend implements, the types it speaks in, and
+//! the conformance suite ([`conformance::run_all`]) each backend runs so they cannot drift.
+//!
+//! Every read takes a [`Scope`]: a backend cannot be asked for events without saying whose.
+
+pub mod conformance;
+mod metrics;
+mod query;
+
+use async_trait::async_trait;
+use logvault_core::account::NewAccount;
+use logvault_core::{Account, EventKind, Micros, NewEvent, Permissions, Role, Scope, StoredEvent};
+
+pub use metrics::StoreMetrics;
+pub use query::{EventQuery, IpRange, Page, TrendGroup, TrendInterval, TrendQuery, TrendRow};
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The input names something that does not exist or cannot be used (e.g. a key bound to a
+    /// partner account for a merchant role).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something with this id already exists.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The event at `index` reuses an id of its account with different content.
+    #[error("event {index} reuses id {event_id:?} with different content")]
+    IdConflict {
+        /// Position in the request.
+        index: usize,
+        /// The reused id.
+        event_id: String,
+    },
+    /// The event at `index` names an account that does not exist or is disabled.
+    #[error("event {index} names an account that does not accept events")]
+    AccountNotWritable {
+        /// Position in the request.
+        index: usize,
+    },
+    /// The write queue is full; the caller should retry later.
+    #[error("the write queue is full")]
+    Overloaded,
+    /// The store is shutting down or its writer stopped.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed.
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An API key as stored: never the secret, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Public id (`lv_<key_id>_…`).
+    pub key_id: String,
+    /// SHA-256 of the secret.
+    pub secret_hash: Vec<u8>,
+    /// The role the key acts in.
+    pub role: Role,
+    /// The account it is bound to.
+    pub account_id: String,
+    /// What it may do.
+    pub permissions: Permissions,
+    /// Optional label.
+    pub name: Option<String>,
+    /// Creation time.
+    pub created_at: Micros,
+    /// Set once revoked; a revoked key never authenticates again.
+    pub revoked_at: Option<Micros>,
+}
+
+/// The result of storing one event of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The event's id (client's or assigned).
+    pub event_id: String,
+    /// Owning account.
+    pub account_id: String,
+    /// Position in the log.
+    pub seq: u64,
+    /// Position in the account.
+    pub account_seq: u64,
+    /// System time stamped at commit.
+    pub received_at: Micros,
+    /// Leaf hash of the stored event.
+    pub leaf_hash: [u8; 32],
+    /// True when the id was already stored with the same content: nothing new was written.
+    pub duplicate: bool,
+}
+
+/// The answer to a lookup by id within a scope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Exactly one event in scope has the id.
+    Found(Box<StoredEvent>),
+    /// No event in scope has the id.
+    NotFound,
+    /// Several in-scope accounts used the id; the caller must name the account.
+    Ambiguous,
+}
+
+/// Persistent storage for accounts, keys and the append-only event log.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates a partner or merchant account.
+    async fn create_account(&self, new: NewAccount) -> StoreResult<Account>;
+    /// Accounts visible in `scope`, ordered by id.
+    async fn list_accounts(&self, scope: &Scope) -> StoreResult<Vec<Account>>;
+    /// The subset of `ids` that exist in `scope`.
+    async fn accounts_in_scope(&self, scope: &Scope, ids: &[String]) -> StoreResult<Vec<Account>>;
+
+    /// Stores a new key (its hash only). Role and account kind must agree.
+    async fn create_key(&self, key: KeyRecord) -> StoreResult<()>;
+    /// Finds a key by its public id, revoked or not.
+    async fn key(&self, key_id: &str) -> StoreResult<Option<KeyRecord>>;
+    /// Every key, newest first.
+    async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+    /// Revokes a key; `false` if there is no such key or it was already revoked.
+    async fn revoke_key(&self, key_id: &str) -> StoreResult<bool>;
+
+    /// Appends one request's events atomically and durably: on `Ok` every event is committed
+    /// (or was already, for duplicates); on `Err` nothing of the request was stored.
+    async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>>;
+    /// One page of events in `scope`, newest first.
+    async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page>;
+    /// The event of `kind` with client or server id `event_id` in `scope`.
+    async fn event(
+        &self,
+        scope: &Scope,
+        kind: EventKind,
+        event_id: &str,
+        account_id: Option<&str>,
+    ) -> StoreResult<Lookup>;
+    /// Event counts per time bucket and group.
+    async fn trends(&self, scope: &Scope, query: &TrendQuery) -> StoreResult<Vec<TrendRow>>;
+    /// Number of events in the whole log.
+    async fn log_size(&self) -> StoreResult<u64>;
+
+    /// Whether the store can serve requests now.
+    async fn ready(&self) -> StoreResult<()>;
+    /// Counters the store keeps about itself.
+    fn metrics(&self) -> &StoreMetrics;
+}

@@ -1,0 +1,138 @@
+//! Query shapes the store answers: filtered event pages and trend buckets.
+
+use logvault_core::{EventKind, Micros, StoredEvent};
+
+/// An inclusive range of 16-byte addresses (a single IP or a CIDR block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    /// Lowest address.
+    pub low: [u8; 16],
+    /// Highest address.
+    pub high: [u8; 16],
+}
+
+/// Filters for one page of events; all present filters must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Audit or threat.
+    pub kind: EventKind,
+    /// Only this account (must be in scope to match anything).
+    pub account_id: Option<String>,
+    /// `received_at >= from`.
+    pub from: Option<Micros>,
+    /// `received_at < to`.
+    pub to: Option<Micros>,
+    /// Case-insensitive substring of the event's own fields.
+    pub text: Option<String>,
+    /// Audit: exact action.
+    pub action: Option<String>,
+    /// Audit: `success` or `failure`.
+    pub outcome: Option<String>,
+    /// Audit: exact actor id.
+    pub actor_id: Option<String>,
+    /// Audit: origin IP within this range.
+    pub ip: Option<IpRange>,
+    /// Audit: exact request id.
+    pub request_id: Option<String>,
+    /// Threat: exact error type.
+    pub error_type: Option<String>,
+    /// Threat: `sdk` or `api`.
+    pub source: Option<String>,
+    /// Threat: exact version.
+    pub version: Option<String>,
+    /// Threat: exact environment.
+    pub environment: Option<String>,
+    /// Only events with `seq` below this (the cursor).
+    pub before_seq: Option<u64>,
+    /// Page size.
+    pub limit: usize,
+}
+
+impl EventQuery {
+    /// A query with no filters.
+    pub fn new(kind: EventKind, limit: usize) -> Self {
+        EventQuery {
+            kind,
+            account_id: None,
+            from: None,
+            to: None,
+            text: None,
+            action: None,
+            outcome: None,
+            actor_id: None,
+            ip: None,
+            request_id: None,
+            error_type: None,
+            source: None,
+            version: None,
+            environment: None,
+            before_seq: None,
+            limit,
+        }
+    }
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The events.
+    pub events: Vec<StoredEvent>,
+    /// Set when more events match: pass it as `before_seq` for the next page.
+    pub next_before_seq: Option<u64>,
+}
+
+/// What trend counts are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendGroup {
+    /// Threat `version`.
+    Version,
+    /// Threat `environment`.
+    Environment,
+    /// Threat `error_type`.
+    ErrorType,
+}
+
+/// Trend bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendInterval {
+    /// One hour.
+    Hour,
+    /// One day (UTC).
+    Day,
+}
+
+impl TrendInterval {
+    /// Width in microseconds.
+    pub fn micros(self) -> i64 {
+        match self {
+            TrendInterval::Hour => 3_600_000_000,
+            TrendInterval::Day => 86_400_000_000,
+        }
+    }
+}
+
+/// A request for threat-event counts over time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendQuery {
+    /// Only this account.
+    pub account_id: Option<String>,
+    /// `received_at >= from`.
+    pub from: Micros,
+    /// `received_at < to`.
+    pub to: Micros,
+    /// Grouping column.
+    pub group_by: TrendGroup,
+    /// Bucket width.
+    pub interval: TrendInterval,
+}
+
+/// Count of threat events in one bucket for one group value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendRow {
+    /// Start of the bucket.
+    pub bucket: Micros,
+    /// Group value (`""` when the event has none).
+    pub key: String,
+    /// Events in the bucket.
+    pub count: u64,
+}

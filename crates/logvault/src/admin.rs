@@ -1,0 +1,201 @@
+//! `logvault accounts …` and `logvault keys …`: administration on the data directory, safe
+//! while a server runs on it. Results are printed as JSON on stdout for scripts.
+
+use clap::{Args, Subcommand, ValueEnum};
+use logvault_core::account::NewAccount;
+use logvault_core::{AccountKind, Micros, PLATFORM_ACCOUNT, Permissions, Role, Scope, key};
+use logvault_store::{KeyRecord, Store};
+use serde_json::{Value, json};
+
+use crate::StorageArgs;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountsCommand {
+    /// Create a partner or merchant account.
+    Create(CreateAccountArgs),
+    /// List every account.
+    List(StorageOnly),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StorageOnly {
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum KindArg {
+    Partner,
+    Merchant,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateAccountArgs {
+    /// partner or merchant.
+    #[arg(long)]
+    kind: KindArg,
+    /// For a merchant: the partner it belongs to (omit to put it directly under the platform).
+    #[arg(long)]
+    partner: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// A chosen id (default: generated, `par_…` or `mer_…`).
+    #[arg(long)]
+    id: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create an API key; the full key is printed once and never stored.
+    Create(CreateKeyArgs),
+    /// List keys (never their secrets).
+    List(StorageOnly),
+    /// Revoke a key by its id; it stops working at once.
+    Revoke(RevokeKeyArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum RoleArg {
+    Admin,
+    Partner,
+    Merchant,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateKeyArgs {
+    /// admin, partner or merchant.
+    #[arg(long)]
+    role: RoleArg,
+    /// The partner or merchant account the key belongs to (not for admin keys).
+    #[arg(long)]
+    account: Option<String>,
+    /// Comma-separated: ingest, read, admin.
+    #[arg(long, default_value = "ingest,read")]
+    permissions: String,
+    /// A label to recognise the key by.
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeKeyArgs {
+    /// The key id (the part after `lv_`), or the whole key.
+    id: String,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+fn print(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+fn account_json(account: &logvault_core::Account) -> Value {
+    json!({
+        "id": account.id,
+        "kind": account.kind,
+        "partner_id": account.partner_id,
+        "name": account.name,
+        "disabled": account.disabled,
+        "created_at": account.created_at,
+    })
+}
+
+pub(crate) async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
+    match command {
+        AccountsCommand::Create(args) => {
+            let store = args.storage.open()?;
+            let kind = match args.kind {
+                KindArg::Partner => AccountKind::Partner,
+                KindArg::Merchant => AccountKind::Merchant,
+            };
+            let account = store
+                .create_account(NewAccount { kind, partner_id: args.partner, name: args.name, id: args.id })
+                .await?;
+            print(&account_json(&account));
+        }
+        AccountsCommand::List(args) => {
+            let store = args.storage.open()?;
+            let accounts = store.list_accounts(&Scope::All).await?;
+            print(&Value::Array(accounts.iter().map(account_json).collect()));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a key and returns the full token, which exists only in the return value.
+pub(crate) async fn create_key(
+    store: &dyn Store,
+    role: Role,
+    account: Option<String>,
+    permissions: Permissions,
+    name: Option<String>,
+) -> anyhow::Result<(KeyRecord, String)> {
+    let account_id = match (role, account) {
+        (Role::Admin, None) => PLATFORM_ACCOUNT.to_string(),
+        (Role::Admin, Some(_)) => anyhow::bail!("admin keys belong to the platform; drop --account"),
+        (_, Some(account)) => account,
+        (_, None) => anyhow::bail!("{} keys need --account", role.as_str()),
+    };
+    let generated = key::generate().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let record = KeyRecord {
+        key_id: generated.key_id,
+        secret_hash: generated.secret_hash.to_vec(),
+        role,
+        account_id,
+        permissions,
+        name,
+        created_at: Micros::now(),
+        revoked_at: None,
+    };
+    store.create_key(record.clone()).await?;
+    Ok((record, generated.token))
+}
+
+fn key_json(record: &KeyRecord) -> Value {
+    json!({
+        "id": record.key_id,
+        "role": record.role,
+        "account_id": record.account_id,
+        "permissions": record.permissions,
+        "name": record.name,
+        "created_at": record.created_at,
+        "revoked_at": record.revoked_at,
+    })
+}
+
+pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create(args) => {
+            let store = args.storage.open()?;
+            let role = match args.role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Partner => Role::Partner,
+                RoleArg::Merchant => Role::Merchant,
+            };
+            let permissions = Permissions::parse(&args.permissions).map_err(anyhow::Error::msg)?;
+            let (record, token) = create_key(store.as_ref(), role, args.account, permissions, args.name).await?;
+            let mut output = key_json(&record);
+            output["key"] = token.into();
+            print(&output);
+        }
+        KeysCommand::List(args) => {
+            let store = args.storage.open()?;
+            let keys = store.list_keys().await?;
+            print(&Value::Array(keys.iter().map(key_json).collect()));
+        }
+        KeysCommand::Revoke(args) => {
+            let store = args.storage.open()?;
+            let key_id = key::parse(&args.id).map_or(args.id.as_str(), |(key_id, _)| key_id);
+            if !store.revoke_key(key_id).await? {
+                anyhow::bail!("no active key with id {key_id:?}");
+            }
+            print(&json!({"id": key_id, "revoked": true}));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The `logvault` binary: the command line, configuration, and the one place that picks a
+//! storage backend.
+
+mod admin;
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use logvault_sqlite::{SqliteConfig, SqliteStore};
+use logvault_store::Store;
+
+/// A self-hosted, multi-tenant audit and threat log service.
+#[derive(Debug, Parser)]
+#[command(name = "logvault", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
+    /// Create and list partner and merchant accounts.
+    #[command(subcommand)]
+    Accounts(admin::AccountsCommand),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+}
+
+/// Where the data lives; shared by every command that opens the store.
+#[derive(Debug, Clone, Args)]
+struct StorageArgs {
+    /// Directory of the embedded SQLite store.
+    #[arg(long, env = "LOGVAULT_DATA_DIR", default_value = "./logvault-data", global = true)]
+    data_dir: PathBuf,
+    /// Database URL instead of --data-dir: `sqlite:///path/to/dir` (PostgreSQL is not built yet).
+    #[arg(long, env = "LOGVAULT_DB", global = true)]
+    db: Option<String>,
+}
+
+impl StorageArgs {
+    /// Opens the configured store.
+    fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let dir = match self.db.as_deref() {
+            None => self.data_dir.clone(),
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => PathBuf::from(path),
+                _ if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    anyhow::bail!("the PostgreSQL backend is not available in this build; use --data-dir")
+                }
+                _ => anyhow::bail!("--db must look like sqlite:///path/to/dir"),
+            },
+        };
+        let store = SqliteStore::open(&dir, SqliteConfig::default())?;
+        Ok(Arc::new(store))
+    }
+
+    /// The data directory, for files kept beside the database.
+    fn dir(&self) -> PathBuf {
+        self.db
+            .as_deref()
+            .and_then(|url| url.strip_prefix("sqlite://"))
+            .map_or_else(|| self.data_dir.clone(), PathBuf::from)
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter: tracing_subscriber::filter::Targets = std::env::var("LOGVAULT_LOG")
+        .ok()
+        .and_then(|spec| spec.parse().ok())
+        .unwrap_or_else(|| "info".parse().unwrap_or_default());
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init(),
+    };
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Accounts(command) => admin::accounts(command).await,
+            Command::Keys(command) => admin::keys(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

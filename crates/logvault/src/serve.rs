@@ -1,0 +1,99 @@
+//! `logvault serve`: open the store, make sure an admin can get in, optionally seed demo
+//! data, and serve HTTP until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use clap::Args;
+use logvault_core::{Permissions, Role};
+use logvault_server::{AppState, ServerConfig};
+use logvault_store::Store;
+use tokio::net::TcpListener;
+
+use crate::{LogFormat, StorageArgs, admin, demo, init_logging};
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "LOGVAULT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Seed demo accounts, keys and about 50,000 events on first run.
+    #[arg(long)]
+    demo: bool,
+    /// Log format on stderr.
+    #[arg(long, env = "LOGVAULT_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// File holding the first admin key, written once on an empty data directory.
+const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin-key";
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let data_dir = args.storage.dir();
+    let store = args.storage.open()?;
+    ensure_admin_key(store.as_ref(), &data_dir).await?;
+    if args.demo {
+        demo::seed_if_empty(store.as_ref(), &data_dir).await?;
+    }
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr()?;
+    println!("logvault listening on http://{address}");
+    tracing::info!(%address, data_dir = %data_dir.display(), "serving");
+    let state = AppState::new(store, ServerConfig::default());
+    logvault_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped; every acknowledged event is committed");
+    Ok(())
+}
+
+/// On a data directory without keys, creates an admin key, prints it once and saves it
+/// (mode 0600) so the operator can get in.
+async fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
+    if !store.list_keys().await?.is_empty() {
+        return Ok(());
+    }
+    let permissions = Permissions::parse("ingest,read,admin").map_err(anyhow::Error::msg)?;
+    let (_, token) =
+        admin::create_key(store, Role::Admin, None, permissions, Some("initial admin".into())).await?;
+    let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
+    write_secret_file(&path, &format!("{token}\n"))?;
+    println!("initial admin key (shown once, also saved to {}): {token}", path.display());
+    Ok(())
+}
+
+/// Writes `contents` to a new file readable only by its owner.
+pub(crate) fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = interrupt.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
