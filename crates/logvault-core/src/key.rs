@@ -60,7 +60,10 @@ mod tests {
         let (key_id, secret) = parse(&key.token).expect("shape");
         assert_eq!(key_id, key.key_id);
         assert!(secret_matches(secret, &key.secret_hash));
-        assert!(!secret_matches(&secret.replace('a', "b").replace('0', "1"), &key.secret_hash));
+        assert!(!secret_matches(
+            &secret.replace('a', "b").replace('0', "1"),
+            &key.secret_hash
+        ));
     }
 
     #[test]

@@ -177,7 +177,9 @@ mod tests {
             ("read,", Err(())),
         ];
         for (input, expected) in cases {
-            let got = Permissions::parse(input).map(|p| p.to_string()).map_err(|_| ());
+            let got = Permissions::parse(input)
+                .map(|p| p.to_string())
+                .map_err(|_| ());
             assert_eq!(got, expected.map(str::to_string), "{input:?}");
         }
     }

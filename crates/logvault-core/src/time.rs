@@ -20,7 +20,9 @@ impl Micros {
     /// Parses an RFC 3339 timestamp with any offset; sub-microsecond digits are truncated.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-        i64::try_from(parsed.unix_timestamp_nanos() / 1000).ok().map(Micros)
+        i64::try_from(parsed.unix_timestamp_nanos() / 1000)
+            .ok()
+            .map(Micros)
     }
 
     /// `2026-11-25T10:00:00.000000Z`.
@@ -49,7 +51,10 @@ mod tests {
     fn round_trips_with_six_digits() {
         let cases = [
             ("2026-11-25T10:00:00Z", "2026-11-25T10:00:00.000000Z"),
-            ("2026-11-25T10:00:00.1234567Z", "2026-11-25T10:00:00.123456Z"),
+            (
+                "2026-11-25T10:00:00.1234567Z",
+                "2026-11-25T10:00:00.123456Z",
+            ),
             ("2026-11-25T12:00:00+02:00", "2026-11-25T10:00:00.000000Z"),
             ("1970-01-01T00:00:00.000001Z", "1970-01-01T00:00:00.000001Z"),
         ];
@@ -61,7 +66,13 @@ mod tests {
 
     #[test]
     fn rejects_non_rfc3339() {
-        for input in ["", "yesterday", "2026-11-25", "2026-11-25 10:00:00", "2026-13-01T00:00:00Z"] {
+        for input in [
+            "",
+            "yesterday",
+            "2026-11-25",
+            "2026-11-25 10:00:00",
+            "2026-13-01T00:00:00Z",
+        ] {
             assert_eq!(Micros::parse_rfc3339(input), None, "{input}");
         }
     }

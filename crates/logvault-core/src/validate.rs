@@ -78,7 +78,10 @@ pub fn parse_batch(body: &[u8], ndjson: bool, limits: &Limits) -> Result<Vec<Val
                 continue;
             }
             if values.len() == limits.max_events {
-                return Err(too_many(text.lines().filter(|l| !l.trim().is_empty()).count(), limits));
+                return Err(too_many(
+                    text.lines().filter(|l| !l.trim().is_empty()).count(),
+                    limits,
+                ));
             }
             let value = serde_json::from_str(line).map_err(|e| {
                 BatchError::Malformed(format!("line {} is not valid JSON: {e}", line_no + 1))
@@ -90,7 +93,11 @@ pub fn parse_batch(body: &[u8], ndjson: bool, limits: &Limits) -> Result<Vec<Val
         match serde_json::from_str(text) {
             Ok(Value::Array(values)) => values,
             Ok(value) => vec![value],
-            Err(e) => return Err(BatchError::Malformed(format!("body is not valid JSON: {e}"))),
+            Err(e) => {
+                return Err(BatchError::Malformed(format!(
+                    "body is not valid JSON: {e}"
+                )));
+            }
         }
     };
     if values.is_empty() {
@@ -103,7 +110,10 @@ pub fn parse_batch(body: &[u8], ndjson: bool, limits: &Limits) -> Result<Vec<Val
 }
 
 fn too_many(found: usize, limits: &Limits) -> BatchError {
-    BatchError::TooManyEvents { found, limit: limits.max_events }
+    BatchError::TooManyEvents {
+        found,
+        limit: limits.max_events,
+    }
 }
 
 /// Validates one event. `default_account` is used when the event names no account.
@@ -121,7 +131,11 @@ pub fn validate_event(
             message: "each event must be a JSON object".into(),
         }]);
     };
-    let mut checker = Checker { index, limits, problems: Vec::new() };
+    let mut checker = Checker {
+        index,
+        limits,
+        problems: Vec::new(),
+    };
     let spec = match kind {
         EventKind::Audit => AUDIT_FIELDS,
         EventKind::Threat => THREAT_FIELDS,
@@ -136,16 +150,18 @@ pub fn validate_event(
         }
         other => other,
     };
-    let occurred_at = object.get("occurred_at").and_then(|value| match value.as_str() {
-        Some(text) => Micros::parse_rfc3339(text).or_else(|| {
-            checker.problem("occurred_at", "must be an RFC 3339 timestamp");
-            None
-        }),
-        None => {
-            checker.problem("occurred_at", "must be an RFC 3339 timestamp string");
-            None
-        }
-    });
+    let occurred_at = object
+        .get("occurred_at")
+        .and_then(|value| match value.as_str() {
+            Some(text) => Micros::parse_rfc3339(text).or_else(|| {
+                checker.problem("occurred_at", "must be an RFC 3339 timestamp");
+                None
+            }),
+            None => {
+                checker.problem("occurred_at", "must be an RFC 3339 timestamp string");
+                None
+            }
+        });
     if let Some(metadata) = object.get("metadata") {
         checker.metadata(metadata);
     }
@@ -173,12 +189,31 @@ pub fn validate_event(
 }
 
 const AUDIT_FIELDS: &[&str] = &[
-    "id", "account_id", "action", "outcome", "reason", "actor", "origin", "request_id",
-    "occurred_at", "metadata",
+    "id",
+    "account_id",
+    "action",
+    "outcome",
+    "reason",
+    "actor",
+    "origin",
+    "request_id",
+    "occurred_at",
+    "metadata",
 ];
 const THREAT_FIELDS: &[&str] = &[
-    "id", "account_id", "source", "error_type", "error_code", "message", "version",
-    "environment", "sdk", "api", "stacktrace", "occurred_at", "metadata",
+    "id",
+    "account_id",
+    "source",
+    "error_type",
+    "error_code",
+    "message",
+    "version",
+    "environment",
+    "sdk",
+    "api",
+    "stacktrace",
+    "occurred_at",
+    "metadata",
 ];
 
 struct Checker<'a> {
@@ -259,7 +294,10 @@ impl Checker<'_> {
         if allowed.contains(&text.as_str()) {
             Some(text)
         } else {
-            self.problem(&format!("{prefix}{name}"), &format!("must be one of {}", allowed.join(", ")));
+            self.problem(
+                &format!("{prefix}{name}"),
+                &format!("must be one of {}", allowed.join(", ")),
+            );
             None
         }
     }
@@ -321,7 +359,13 @@ impl Checker<'_> {
         let mut actor_id = None;
         if let Some(actor) = self.nested(object, "actor", true, &["id", "type", "name"]) {
             actor_id = self.string(actor, "actor.", "id", true, 256);
-            self.one_of(actor, "actor.", "type", false, &["user", "api_key", "system"]);
+            self.one_of(
+                actor,
+                "actor.",
+                "type",
+                false,
+                &["user", "api_key", "system"],
+            );
             self.string(actor, "actor.", "name", false, 256);
         }
         let mut ip = None;
@@ -335,7 +379,14 @@ impl Checker<'_> {
             self.string(origin, "origin.", "user_agent", false, max);
         }
         let request_id = self.string(object, "", "request_id", false, 256);
-        IndexFields { action, outcome, actor_id, ip, request_id, ..IndexFields::default() }
+        IndexFields {
+            action,
+            outcome,
+            actor_id,
+            ip,
+            request_id,
+            ..IndexFields::default()
+        }
     }
 
     fn threat(&mut self, object: &Map<String, Value>) -> IndexFields {
@@ -361,7 +412,13 @@ impl Checker<'_> {
         }
         let stacktrace_limit = self.limits.max_stacktrace_bytes;
         self.string(object, "", "stacktrace", false, stacktrace_limit);
-        IndexFields { error_type, source, version, environment, ..IndexFields::default() }
+        IndexFields {
+            error_type,
+            source,
+            version,
+            environment,
+            ..IndexFields::default()
+        }
     }
 }
 
@@ -390,7 +447,10 @@ mod tests {
     fn problems(kind: EventKind, value: Value) -> Vec<String> {
         match validate_event(kind, 0, &value, "mer_1", &Limits::default()) {
             Ok(_) => Vec::new(),
-            Err(problems) => problems.into_iter().map(|p| format!("{}: {}", p.field, p.message)).collect(),
+            Err(problems) => problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect(),
         }
     }
 
@@ -399,7 +459,14 @@ mod tests {
         let ok = json!({"action": "user.login", "outcome": "success", "actor": {"id": "usr_1"}});
         let cases: Vec<(Value, Vec<&str>)> = vec![
             (ok.clone(), vec![]),
-            (json!({}), vec!["action: is required", "outcome: is required", "actor: is required"]),
+            (
+                json!({}),
+                vec![
+                    "action: is required",
+                    "outcome: is required",
+                    "actor: is required",
+                ],
+            ),
             (
                 json!({"action": "user login", "outcome": "maybe", "actor": {"id": 7}, "extra": 1}),
                 vec![
@@ -411,7 +478,10 @@ mod tests {
             ),
             (
                 json!({"action": "a", "outcome": "failure", "actor": {"id": "u"}, "origin": {"ip": "300.1.1.1"}, "occurred_at": "now"}),
-                vec!["occurred_at: must be an RFC 3339 timestamp", "origin.ip: must be an IPv4 or IPv6 address"],
+                vec![
+                    "occurred_at: must be an RFC 3339 timestamp",
+                    "origin.ip: must be an IPv4 or IPv6 address",
+                ],
             ),
             (
                 json!({"action": "a", "outcome": "failure", "actor": {"id": "u"}, "metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}}),
@@ -419,19 +489,29 @@ mod tests {
             ),
             (
                 json!({"id": "", "account_id": "bad id", "action": "a", "outcome": "success", "actor": {"id": "u"}}),
-                vec!["id: must be 1-128 printable characters without '/'", "account_id: must be 1-64 characters of A-Z a-z 0-9 _ . -"],
+                vec![
+                    "id: must be 1-128 printable characters without '/'",
+                    "account_id: must be 1-64 characters of A-Z a-z 0-9 _ . -",
+                ],
             ),
             (json!([1]), vec![": each event must be a JSON object"]),
         ];
         for (input, expected) in cases {
-            assert_eq!(problems(EventKind::Audit, input.clone()), expected, "{input}");
+            assert_eq!(
+                problems(EventKind::Audit, input.clone()),
+                expected,
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn threat_cases() {
         let cases: Vec<(Value, Vec<&str>)> = vec![
-            (json!({"source": "sdk", "error_type": "Timeout", "message": "timed out"}), vec![]),
+            (
+                json!({"source": "sdk", "error_type": "Timeout", "message": "timed out"}),
+                vec![],
+            ),
             (
                 json!({"source": "web", "message": "x".repeat(9000), "api": {"status": 99}}),
                 vec![
@@ -443,7 +523,11 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            assert_eq!(problems(EventKind::Threat, input.clone()), expected, "{input}");
+            assert_eq!(
+                problems(EventKind::Threat, input.clone()),
+                expected,
+                "{input}"
+            );
         }
     }
 
@@ -451,26 +535,52 @@ mod tests {
     fn valid_event_is_normalized() {
         let input = json!({"id": "e1", "account_id": "mer_9", "action": "user.login", "outcome": "failure",
             "actor": {"id": "usr_1"}, "origin": {"ip": "203.0.113.7"}, "occurred_at": "2026-11-25T12:00:00+02:00"});
-        let event = validate_event(EventKind::Audit, 0, &input, "mer_1", &Limits::default()).expect("valid");
+        let event = validate_event(EventKind::Audit, 0, &input, "mer_1", &Limits::default())
+            .expect("valid");
         assert_eq!(event.event_id, "e1");
         assert_eq!(event.account_id, "mer_9");
-        assert_eq!(event.occurred_at.map(Micros::to_rfc3339).as_deref(), Some("2026-11-25T10:00:00.000000Z"));
-        assert_eq!(event.index.ip, Some(ip_bytes("203.0.113.7".parse().expect("ip"))));
-        assert!(!event.body.contains("occurred_at") && !event.body.contains("mer_9"), "{}", event.body);
+        assert_eq!(
+            event.occurred_at.map(Micros::to_rfc3339).as_deref(),
+            Some("2026-11-25T10:00:00.000000Z")
+        );
+        assert_eq!(
+            event.index.ip,
+            Some(ip_bytes("203.0.113.7".parse().expect("ip")))
+        );
+        assert!(
+            !event.body.contains("occurred_at") && !event.body.contains("mer_9"),
+            "{}",
+            event.body
+        );
     }
 
     #[test]
     fn batch_shapes() {
-        let limits = Limits { max_events: 2, ..Limits::default() };
-        let ok = |body: &str, ndjson| parse_batch(body.as_bytes(), ndjson, &limits).map(|v| v.len());
+        let limits = Limits {
+            max_events: 2,
+            ..Limits::default()
+        };
+        let ok =
+            |body: &str, ndjson| parse_batch(body.as_bytes(), ndjson, &limits).map(|v| v.len());
         assert_eq!(ok("{}", false), Ok(1));
         assert_eq!(ok("[{}, {}]", false), Ok(2));
         assert_eq!(ok("{}\n\n{}\n", true), Ok(2));
-        assert!(matches!(ok("[{},{},{}]", false), Err(BatchError::TooManyEvents { found: 3, limit: 2 })));
-        assert!(matches!(ok("{}\n{}\n{}", true), Err(BatchError::TooManyEvents { found: 3, limit: 2 })));
+        assert!(matches!(
+            ok("[{},{},{}]", false),
+            Err(BatchError::TooManyEvents { found: 3, limit: 2 })
+        ));
+        assert!(matches!(
+            ok("{}\n{}\n{}", true),
+            Err(BatchError::TooManyEvents { found: 3, limit: 2 })
+        ));
         assert!(matches!(ok("[]", false), Err(BatchError::Malformed(_))));
         assert!(matches!(ok("{", false), Err(BatchError::Malformed(_))));
-        assert!(matches!(ok("{}\nnope", true), Err(BatchError::Malformed(m)) if m.starts_with("line 2")));
-        assert!(matches!(parse_batch(b"\xff", false, &limits), Err(BatchError::Malformed(_))));
+        assert!(
+            matches!(ok("{}\nnope", true), Err(BatchError::Malformed(m)) if m.starts_with("line 2"))
+        );
+        assert!(matches!(
+            parse_batch(b"\xff", false, &limits),
+            Err(BatchError::Malformed(_))
+        ));
     }
 }

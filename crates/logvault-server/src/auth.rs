@@ -26,7 +26,11 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
         let (key_id, secret) = key::parse(token.trim()).ok_or(ApiError::Unauthorized)?;
-        let record = state.store.key(key_id).await?.ok_or(ApiError::Unauthorized)?;
+        let record = state
+            .store
+            .key(key_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         // Check the secret even for revoked keys so both paths cost the same.
         let matches = key::secret_matches(secret, &record.secret_hash);
         if !matches || record.revoked_at.is_some() {
@@ -51,7 +55,9 @@ async fn with_permission(
     if principal.permissions.contains(permission) {
         Ok(principal)
     } else {
-        Err(ApiError::Forbidden(format!("this key lacks the {name} permission")))
+        Err(ApiError::Forbidden(format!(
+            "this key lacks the {name} permission"
+        )))
     }
 }
 
@@ -63,7 +69,9 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        with_permission(parts, state, Permission::Read, "read").await.map(Reader)
+        with_permission(parts, state, Permission::Read, "read")
+            .await
+            .map(Reader)
     }
 }
 
@@ -75,7 +83,9 @@ impl FromRequestParts<AppState> for Ingester {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        with_permission(parts, state, Permission::Ingest, "ingest").await.map(Ingester)
+        with_permission(parts, state, Permission::Ingest, "ingest")
+            .await
+            .map(Ingester)
     }
 }
 

@@ -50,7 +50,10 @@ impl HttpMetrics {
         );
         if let Ok(rejected) = self.rejected.lock() {
             for (slug, count) in rejected.iter() {
-                let _ = writeln!(out, "logvault_requests_rejected_total{{reason=\"{slug}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "logvault_requests_rejected_total{{reason=\"{slug}\"}} {count}"
+                );
             }
         }
     }

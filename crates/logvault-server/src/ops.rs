@@ -21,7 +21,10 @@ pub(crate) fn router() -> Router<AppState> {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {error}\n"),
+        ),
     }
 }
 
@@ -29,8 +32,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     state.metrics.render(&mut out);
     let store = state.store.metrics();
-    store.batch_events.render(&mut out, "logvault_commit_batch_events", "Events per committed transaction.");
-    store.commit_seconds.render(&mut out, "logvault_commit_seconds", "Time from transaction start to durable commit.");
+    store.batch_events.render(
+        &mut out,
+        "logvault_commit_batch_events",
+        "Events per committed transaction.",
+    );
+    store.commit_seconds.render(
+        &mut out,
+        "logvault_commit_seconds",
+        "Time from transaction start to durable commit.",
+    );
     render_sample(
         &mut out,
         "logvault_queue_events",

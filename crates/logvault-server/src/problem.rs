@@ -103,9 +103,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::IdConflict { index, event_id } => ApiError::IdConflict { index, event_id },
-            StoreError::AccountNotWritable { index } => {
-                ApiError::Forbidden(format!("event {index}: this key may not write to that account"))
-            }
+            StoreError::AccountNotWritable { index } => ApiError::Forbidden(format!(
+                "event {index}: this key may not write to that account"
+            )),
             StoreError::Overloaded => ApiError::Overloaded,
             other => ApiError::Internal(other.to_string()),
         }
@@ -129,7 +129,10 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         match self {
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

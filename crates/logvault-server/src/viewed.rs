@@ -34,7 +34,9 @@ impl ViewRecorder {
                 let n_events = batch.len();
                 match store.ingest(std::mem::take(&mut batch)).await {
                     Ok(_) => metrics.ingested(EventKind::Audit, n_events),
-                    Err(error) => tracing::error!(%error, n_events, "could not record reads of the logs"),
+                    Err(error) => {
+                        tracing::error!(%error, n_events, "could not record reads of the logs")
+                    }
                 }
             }
         });
@@ -69,14 +71,19 @@ impl ViewRecorder {
         if !origin_json.is_empty() {
             event["origin"] = Value::Object(origin_json);
         }
-        let new_event =
-            match validate_event(EventKind::Audit, 0, &event, &principal.account_id, &Limits::default()) {
-                Ok(new_event) => new_event,
-                Err(problems) => {
-                    tracing::error!(?problems, "a logs.viewed event did not validate");
-                    return;
-                }
-            };
+        let new_event = match validate_event(
+            EventKind::Audit,
+            0,
+            &event,
+            &principal.account_id,
+            &Limits::default(),
+        ) {
+            Ok(new_event) => new_event,
+            Err(problems) => {
+                tracing::error!(?problems, "a logs.viewed event did not validate");
+                return;
+            }
+        };
         let sender = self.sender.lock().await.clone();
         if let Some(sender) = sender {
             let _ = sender.send(new_event).await;

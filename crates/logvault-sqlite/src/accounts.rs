@@ -25,17 +25,27 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
 
 pub(crate) fn create_account(connection: &mut Connection, new: NewAccount) -> StoreResult<Account> {
     if new.kind == AccountKind::Platform {
-        return Err(StoreError::Invalid("the platform account is built in".into()));
+        return Err(StoreError::Invalid(
+            "the platform account is built in".into(),
+        ));
     }
     if new.kind == AccountKind::Partner && new.partner_id.is_some() {
-        return Err(StoreError::Invalid("a partner account cannot have a partner".into()));
+        return Err(StoreError::Invalid(
+            "a partner account cannot have a partner".into(),
+        ));
     }
     if new.name.trim().is_empty() || new.name.len() > 200 {
-        return Err(StoreError::Invalid("the name must be 1-200 characters".into()));
+        return Err(StoreError::Invalid(
+            "the name must be 1-200 characters".into(),
+        ));
     }
     let id = match new.id {
         Some(id) if is_valid_account_id(&id) => id,
-        Some(_) => return Err(StoreError::Invalid("account ids are 1-64 characters of A-Z a-z 0-9 _ . -".into())),
+        Some(_) => {
+            return Err(StoreError::Invalid(
+                "account ids are 1-64 characters of A-Z a-z 0-9 _ . -".into(),
+            ));
+        }
         None => format!("{}{}", new.kind.id_prefix(), random_suffix()?),
     };
     let transaction = connection
@@ -43,11 +53,17 @@ pub(crate) fn create_account(connection: &mut Connection, new: NewAccount) -> St
         .map_err(backend)?;
     if let Some(partner_id) = &new.partner_id {
         let partner_kind: Option<String> = transaction
-            .query_row("SELECT kind FROM accounts WHERE id = ?1", [partner_id], |row| row.get(0))
+            .query_row(
+                "SELECT kind FROM accounts WHERE id = ?1",
+                [partner_id],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(backend)?;
         if partner_kind.as_deref() != Some("partner") {
-            return Err(StoreError::Invalid(format!("{partner_id} is not a partner account")));
+            return Err(StoreError::Invalid(format!(
+                "{partner_id} is not a partner account"
+            )));
         }
     }
     let account = Account {
@@ -66,7 +82,10 @@ pub(crate) fn create_account(connection: &mut Connection, new: NewAccount) -> St
         )
         .map_err(backend)?;
     if inserted == 0 {
-        return Err(StoreError::AlreadyExists(format!("account {} already exists", account.id)));
+        return Err(StoreError::AlreadyExists(format!(
+            "account {} already exists",
+            account.id
+        )));
     }
     transaction.commit().map_err(backend)?;
     Ok(account)
@@ -79,7 +98,11 @@ fn random_suffix() -> StoreResult<String> {
 }
 
 /// Accounts in `scope`, optionally only those among `ids`.
-pub(crate) fn list(connection: &Connection, scope: &Scope, ids: Option<&[String]>) -> StoreResult<Vec<Account>> {
+pub(crate) fn list(
+    connection: &Connection,
+    scope: &Scope,
+    ids: Option<&[String]>,
+) -> StoreResult<Vec<Account>> {
     let mut sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE 1 = 1");
     let mut values: Vec<Value> = Vec::new();
     scope_clause(scope, "id", &mut sql, &mut values);
@@ -96,11 +119,14 @@ pub(crate) fn list(connection: &Connection, scope: &Scope, ids: Option<&[String]
     }
     sql.push_str(" ORDER BY id");
     let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
-    let rows = statement.query_map(params_from_iter(values), account_from_row).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(values), account_from_row)
+        .map_err(backend)?;
     rows.collect::<rusqlite::Result<_>>().map_err(backend)
 }
 
-const KEY_COLUMNS: &str = "key_id, secret_hash, role, account_id, permissions, name, created_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "key_id, secret_hash, role, account_id, permissions, name, created_at, revoked_at";
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     let role: String = row.get(2)?;
@@ -122,7 +148,11 @@ pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreR
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
     let kind: Option<String> = transaction
-        .query_row("SELECT kind FROM accounts WHERE id = ?1", [&key.account_id], |row| row.get(0))
+        .query_row(
+            "SELECT kind FROM accounts WHERE id = ?1",
+            [&key.account_id],
+            |row| row.get(0),
+        )
         .optional()
         .map_err(backend)?;
     let expected = match key.role {
@@ -131,7 +161,12 @@ pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreR
         Role::Merchant => "merchant",
     };
     match kind {
-        None => return Err(StoreError::Invalid(format!("account {} does not exist", key.account_id))),
+        None => {
+            return Err(StoreError::Invalid(format!(
+                "account {} does not exist",
+                key.account_id
+            )));
+        }
         Some(kind) if kind != expected => {
             return Err(StoreError::Invalid(format!(
                 "a {} key must belong to a {expected} account, but {} is a {kind} account",
@@ -143,7 +178,9 @@ pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreR
     }
     transaction
         .execute(
-            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"),
+            &format!(
+                "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"
+            ),
             params![
                 key.key_id,
                 key.secret_hash,
@@ -160,7 +197,9 @@ pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreR
 
 pub(crate) fn key(connection: &Connection, key_id: &str) -> StoreResult<Option<KeyRecord>> {
     connection
-        .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"))
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"
+        ))
         .map_err(backend)?
         .query_row([key_id], key_from_row)
         .optional()
@@ -169,7 +208,9 @@ pub(crate) fn key(connection: &Connection, key_id: &str) -> StoreResult<Option<K
 
 pub(crate) fn list_keys(connection: &Connection) -> StoreResult<Vec<KeyRecord>> {
     let mut statement = connection
-        .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, key_id"))
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, key_id"
+        ))
         .map_err(backend)?;
     let rows = statement.query_map([], key_from_row).map_err(backend)?;
     rows.collect::<rusqlite::Result<_>>().map_err(backend)

@@ -40,7 +40,11 @@ pub struct SqliteConfig {
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        SqliteConfig { max_queued_events: 100_000, max_batch_events: 20_000, readers: 4 }
+        SqliteConfig {
+            max_queued_events: 100_000,
+            max_batch_events: 20_000,
+            readers: 4,
+        }
     }
 }
 
@@ -68,7 +72,11 @@ impl SqliteStore {
         schema::migrate(&mut admin)?;
         let metrics = Arc::new(StoreMetrics::default());
         let (jobs, receiver) = mpsc::unbounded_channel();
-        let writer = Writer::new(schema::open_writable(&path)?, config.max_batch_events, metrics.clone());
+        let writer = Writer::new(
+            schema::open_writable(&path)?,
+            config.max_batch_events,
+            metrics.clone(),
+        );
         let writer_thread = std::thread::Builder::new()
             .name("logvault-writer".into())
             .spawn(move || writer.run(receiver))
@@ -125,26 +133,34 @@ pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
-        self.with_admin(move |connection| accounts::create_account(connection, new)).await
+        self.with_admin(move |connection| accounts::create_account(connection, new))
+            .await
     }
 
     async fn list_accounts(&self, scope: &Scope) -> StoreResult<Vec<Account>> {
         let scope = scope.clone();
-        self.readers.run(move |connection| accounts::list(connection, &scope, None)).await
+        self.readers
+            .run(move |connection| accounts::list(connection, &scope, None))
+            .await
     }
 
     async fn accounts_in_scope(&self, scope: &Scope, ids: &[String]) -> StoreResult<Vec<Account>> {
         let (scope, ids) = (scope.clone(), ids.to_vec());
-        self.readers.run(move |connection| accounts::list(connection, &scope, Some(&ids))).await
+        self.readers
+            .run(move |connection| accounts::list(connection, &scope, Some(&ids)))
+            .await
     }
 
     async fn create_key(&self, key: KeyRecord) -> StoreResult<()> {
-        self.with_admin(move |connection| accounts::create_key(connection, &key)).await
+        self.with_admin(move |connection| accounts::create_key(connection, &key))
+            .await
     }
 
     async fn key(&self, key_id: &str) -> StoreResult<Option<KeyRecord>> {
         let key_id = key_id.to_string();
-        self.readers.run(move |connection| accounts::key(connection, &key_id)).await
+        self.readers
+            .run(move |connection| accounts::key(connection, &key_id))
+            .await
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
@@ -153,11 +169,15 @@ impl Store for SqliteStore {
 
     async fn revoke_key(&self, key_id: &str) -> StoreResult<bool> {
         let key_id = key_id.to_string();
-        self.with_admin(move |connection| accounts::revoke_key(connection, &key_id)).await
+        self.with_admin(move |connection| accounts::revoke_key(connection, &key_id))
+            .await
     }
 
     async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
-        let jobs = self.jobs.as_ref().ok_or_else(|| StoreError::Unavailable("closed".into()))?;
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("closed".into()))?;
         let n_events = u32::try_from(events.len().max(1)).unwrap_or(u32::MAX);
         if n_events as usize > self.max_queued_events {
             return Err(StoreError::Overloaded);
@@ -167,10 +187,16 @@ impl Store for SqliteStore {
             .clone()
             .try_acquire_many_owned(n_events)
             .map_err(|_| StoreError::Overloaded)?;
-        self.metrics.queue_events.fetch_add(u64::from(n_events), Ordering::Relaxed);
+        self.metrics
+            .queue_events
+            .fetch_add(u64::from(n_events), Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
-        jobs.send(WriteJob { events, reply, permit })
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        jobs.send(WriteJob {
+            events,
+            reply,
+            permit,
+        })
+        .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
@@ -178,7 +204,9 @@ impl Store for SqliteStore {
 
     async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
         let (scope, query) = (scope.clone(), query.clone());
-        self.readers.run(move |connection| read::query(connection, &scope, &query)).await
+        self.readers
+            .run(move |connection| read::query(connection, &scope, &query))
+            .await
     }
 
     async fn event(
@@ -199,7 +227,9 @@ impl Store for SqliteStore {
 
     async fn trends(&self, scope: &Scope, query: &TrendQuery) -> StoreResult<Vec<TrendRow>> {
         let (scope, query) = (scope.clone(), query.clone());
-        self.readers.run(move |connection| read::trends(connection, &scope, &query)).await
+        self.readers
+            .run(move |connection| read::trends(connection, &scope, &query))
+            .await
     }
 
     async fn log_size(&self) -> StoreResult<u64> {
@@ -210,7 +240,9 @@ impl Store for SqliteStore {
         if self.jobs.as_ref().is_none_or(|jobs| jobs.is_closed()) {
             return Err(StoreError::Unavailable("the writer has stopped".into()));
         }
-        self.readers.run(|connection| read::log_size(connection).map(drop)).await
+        self.readers
+            .run(|connection| read::log_size(connection).map(drop))
+            .await
     }
 
     fn metrics(&self) -> &StoreMetrics {

@@ -9,8 +9,7 @@ use rusqlite::{Connection, Row, params_from_iter};
 use crate::backend;
 
 /// The columns [`event_from_row`] reads, in order.
-pub(crate) const EVENT_COLUMNS: &str =
-    "seq, kind, account_id, account_seq, event_id, received_at, occurred_at, nonce, leaf_hash, body";
+pub(crate) const EVENT_COLUMNS: &str = "seq, kind, account_id, account_seq, event_id, received_at, occurred_at, nonce, leaf_hash, body";
 
 pub(crate) fn kind_code(kind: EventKind) -> i64 {
     match kind {
@@ -25,7 +24,11 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let leaf_hash: Vec<u8> = row.get(8)?;
     Ok(StoredEvent {
         seq: row.get(0)?,
-        kind: if kind == 0 { EventKind::Audit } else { EventKind::Threat },
+        kind: if kind == 0 {
+            EventKind::Audit
+        } else {
+            EventKind::Threat
+        },
         account_id: row.get(2)?,
         account_seq: row.get(3)?,
         event_id: row.get(4)?,
@@ -62,7 +65,11 @@ fn text_filter(column: &str, value: &Option<String>, sql: &mut String, values: &
     }
 }
 
-pub(crate) fn query(connection: &Connection, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
+pub(crate) fn query(
+    connection: &Connection,
+    scope: &Scope,
+    query: &EventQuery,
+) -> StoreResult<Page> {
     let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?");
     let mut values = vec![Value::Integer(kind_code(query.kind))];
     scope_clause(scope, "account_id", &mut sql, &mut values);
@@ -99,7 +106,9 @@ pub(crate) fn query(connection: &Connection, scope: &Scope, query: &EventQuery) 
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
     values.push(Value::Integer(query.limit as i64 + 1));
     let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
-    let rows = statement.query_map(params_from_iter(values), event_from_row).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(values), event_from_row)
+        .map_err(backend)?;
     let mut events: Vec<StoredEvent> = rows.collect::<rusqlite::Result<_>>().map_err(backend)?;
     let next_before_seq = if events.len() > query.limit {
         events.truncate(query.limit);
@@ -107,7 +116,10 @@ pub(crate) fn query(connection: &Connection, scope: &Scope, query: &EventQuery) 
     } else {
         None
     };
-    Ok(Page { events, next_before_seq })
+    Ok(Page {
+        events,
+        next_before_seq,
+    })
 }
 
 pub(crate) fn event(
@@ -118,12 +130,22 @@ pub(crate) fn event(
     account_id: Option<&str>,
 ) -> StoreResult<Lookup> {
     let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ? AND kind = ?");
-    let mut values = vec![Value::Text(event_id.to_string()), Value::Integer(kind_code(kind))];
+    let mut values = vec![
+        Value::Text(event_id.to_string()),
+        Value::Integer(kind_code(kind)),
+    ];
     scope_clause(scope, "account_id", &mut sql, &mut values);
-    text_filter("account_id", &account_id.map(str::to_string), &mut sql, &mut values);
+    text_filter(
+        "account_id",
+        &account_id.map(str::to_string),
+        &mut sql,
+        &mut values,
+    );
     sql.push_str(" LIMIT 2");
     let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
-    let rows = statement.query_map(params_from_iter(values), event_from_row).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(values), event_from_row)
+        .map_err(backend)?;
     let mut found: Vec<StoredEvent> = rows.collect::<rusqlite::Result<_>>().map_err(backend)?;
     Ok(match found.len() {
         0 => Lookup::NotFound,
@@ -132,7 +154,11 @@ pub(crate) fn event(
     })
 }
 
-pub(crate) fn trends(connection: &Connection, scope: &Scope, query: &TrendQuery) -> StoreResult<Vec<TrendRow>> {
+pub(crate) fn trends(
+    connection: &Connection,
+    scope: &Scope,
+    query: &TrendQuery,
+) -> StoreResult<Vec<TrendRow>> {
     let column = match query.group_by {
         TrendGroup::Version => "version",
         TrendGroup::Environment => "environment",
@@ -150,7 +176,11 @@ pub(crate) fn trends(connection: &Connection, scope: &Scope, query: &TrendQuery)
     let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
     let rows = statement
         .query_map(params_from_iter(values), |row| {
-            Ok(TrendRow { bucket: Micros(row.get(0)?), key: row.get(1)?, count: row.get(2)? })
+            Ok(TrendRow {
+                bucket: Micros(row.get(0)?),
+                key: row.get(1)?,
+                count: row.get(2)?,
+            })
         })
         .map_err(backend)?;
     rows.collect::<rusqlite::Result<_>>().map_err(backend)
@@ -158,6 +188,8 @@ pub(crate) fn trends(connection: &Connection, scope: &Scope, query: &TrendQuery)
 
 pub(crate) fn log_size(connection: &Connection) -> StoreResult<u64> {
     connection
-        .query_row("SELECT size FROM log_head WHERE id = 1", [], |row| row.get(0))
+        .query_row("SELECT size FROM log_head WHERE id = 1", [], |row| {
+            row.get(0)
+        })
         .map_err(backend)
 }

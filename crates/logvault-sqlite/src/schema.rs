@@ -13,14 +13,17 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 
 /// A read-write connection in WAL mode with `synchronous=FULL`, or an error saying why not.
 pub(crate) fn open_writable(path: &Path) -> StoreResult<Connection> {
-    let connection = Connection::open(path).map_err(|e| {
-        StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
-    })?;
-    connection.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
+    let connection = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
     let journal_mode: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(backend)?;
-    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(backend)?;
+    connection
+        .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(backend)?;
     let synchronous: i64 = connection
         .query_row("PRAGMA synchronous", [], |row| row.get(0))
         .map_err(backend)?;
@@ -38,10 +41,11 @@ pub(crate) fn open_writable(path: &Path) -> StoreResult<Connection> {
 /// A connection that can only read.
 pub(crate) fn open_read_only(path: &Path) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags).map_err(|e| {
-        StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
-    })?;
-    connection.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
     Ok(connection)
 }
 
@@ -64,6 +68,8 @@ pub(crate) fn migrate(connection: &mut Connection) -> StoreResult<()> {
     for sql in &MIGRATIONS[applied..] {
         transaction.execute_batch(sql).map_err(backend)?;
     }
-    transaction.pragma_update(None, "user_version", MIGRATIONS.len()).map_err(backend)?;
+    transaction
+        .pragma_update(None, "user_version", MIGRATIONS.len())
+        .map_err(backend)?;
     transaction.commit().map_err(backend)
 }

@@ -49,8 +49,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(connection: Connection, max_batch_events: usize, metrics: Arc<StoreMetrics>) -> Self {
-        Writer { connection, max_batch_events, metrics }
+    pub(crate) fn new(
+        connection: Connection,
+        max_batch_events: usize,
+        metrics: Arc<StoreMetrics>,
+    ) -> Self {
+        Writer {
+            connection,
+            max_batch_events,
+            metrics,
+        }
     }
 
     /// Runs until every sender is gone and the queue is empty.
@@ -67,17 +75,23 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.metrics.queue_events.fetch_sub(n_events as u64, Ordering::Relaxed);
+            self.metrics
+                .queue_events
+                .fetch_sub(n_events as u64, Ordering::Relaxed);
             let started = Instant::now();
             let results = match commit(&mut self.connection, &jobs) {
                 Ok(results) => results,
                 Err(error) => {
                     tracing::error!(%error, n_events, "group commit failed; batch rolled back");
                     let message = error.to_string();
-                    jobs.iter().map(|_| Err(StoreError::Backend(message.clone()))).collect()
+                    jobs.iter()
+                        .map(|_| Err(StoreError::Backend(message.clone())))
+                        .collect()
                 }
             };
-            self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
             self.metrics.batch_events.observe(n_events as f64);
             for (job, result) in jobs.into_iter().zip(results) {
                 let _ = job.reply.send(result);
@@ -88,12 +102,21 @@ impl Writer {
 }
 
 /// Appends every job in one transaction and commits it durably.
-fn commit(connection: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec<StoreResult<Vec<IngestOutcome>>>> {
-    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+fn commit(
+    connection: &mut Connection,
+    jobs: &[WriteJob],
+) -> rusqlite::Result<Vec<StoreResult<Vec<IngestOutcome>>>> {
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut head = transaction.query_row(
         "SELECT size, last_received_at FROM log_head WHERE id = 1",
         [],
-        |row| Ok(Head { size: row.get(0)?, last_received_at: Micros(row.get(1)?) }),
+        |row| {
+            Ok(Head {
+                size: row.get(0)?,
+                last_received_at: Micros(row.get(1)?),
+            })
+        },
     )?;
     // One clock reading per batch; never behind the last one handed out.
     let now = Micros::now().max(head.last_received_at);
@@ -130,12 +153,19 @@ fn append(
     now: Micros,
 ) -> Result<Vec<IngestOutcome>, JobError> {
     let mut nonces = vec![0u8; 16 * events.len()];
-    getrandom::fill(&mut nonces).map_err(|e| JobError::Rejected(StoreError::Backend(e.to_string())))?;
+    getrandom::fill(&mut nonces)
+        .map_err(|e| JobError::Rejected(StoreError::Backend(e.to_string())))?;
     let mut outcomes = Vec::with_capacity(events.len());
     for (index, (event, nonce)) in events.iter().zip(nonces.chunks_exact(16)).enumerate() {
         if let Some(existing) = existing(transaction, event)? {
-            if existing.kind != event.kind || existing.body != event.body || existing.occurred_at != event.occurred_at {
-                return Err(JobError::Rejected(StoreError::IdConflict { index, event_id: event.event_id.clone() }));
+            if existing.kind != event.kind
+                || existing.body != event.body
+                || existing.occurred_at != event.occurred_at
+            {
+                return Err(JobError::Rejected(StoreError::IdConflict {
+                    index,
+                    event_id: event.event_id.clone(),
+                }));
             }
             outcomes.push(outcome(&existing, true));
             continue;
@@ -150,7 +180,9 @@ fn append(
         let Some(account_seq) = account_seq else {
             return Err(JobError::Rejected(StoreError::AccountNotWritable { index }));
         };
-        let received_at = event.demo_received_at.map_or(now, |at| at.max(head.last_received_at));
+        let received_at = event
+            .demo_received_at
+            .map_or(now, |at| at.max(head.last_received_at));
         head.size += 1;
         head.last_received_at = received_at;
         let mut stored = StoredEvent {
@@ -200,13 +232,19 @@ fn append(
     Ok(outcomes)
 }
 
-fn existing(transaction: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result<Option<StoredEvent>> {
+fn existing(
+    transaction: &Transaction<'_>,
+    event: &NewEvent,
+) -> rusqlite::Result<Option<StoredEvent>> {
     transaction
         .prepare_cached(&format!(
             "SELECT {} FROM events WHERE event_id = ?1 AND account_id = ?2",
             crate::read::EVENT_COLUMNS
         ))?
-        .query_row([&event.event_id, &event.account_id], crate::read::event_from_row)
+        .query_row(
+            [&event.event_id, &event.account_id],
+            crate::read::event_from_row,
+        )
         .optional()
 }
 

@@ -19,7 +19,9 @@ impl Default for StoreMetrics {
     fn default() -> Self {
         StoreMetrics {
             batch_events: Histogram::new(&[1.0, 10.0, 100.0, 500.0, 1000.0, 5000.0, 20000.0]),
-            commit_seconds: Histogram::new(&[0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+            commit_seconds: Histogram::new(&[
+                0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
             queue_events: AtomicU64::new(0),
         }
     }

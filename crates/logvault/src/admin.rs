@@ -91,7 +91,10 @@ pub(crate) struct RevokeKeyArgs {
 }
 
 fn print(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 fn account_json(account: &logvault_core::Account) -> Value {
@@ -114,7 +117,12 @@ pub(crate) async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
                 KindArg::Merchant => AccountKind::Merchant,
             };
             let account = store
-                .create_account(NewAccount { kind, partner_id: args.partner, name: args.name, id: args.id })
+                .create_account(NewAccount {
+                    kind,
+                    partner_id: args.partner,
+                    name: args.name,
+                    id: args.id,
+                })
                 .await?;
             print(&account_json(&account));
         }
@@ -137,7 +145,9 @@ pub(crate) async fn create_key(
 ) -> anyhow::Result<(KeyRecord, String)> {
     let account_id = match (role, account) {
         (Role::Admin, None) => PLATFORM_ACCOUNT.to_string(),
-        (Role::Admin, Some(_)) => anyhow::bail!("admin keys belong to the platform; drop --account"),
+        (Role::Admin, Some(_)) => {
+            anyhow::bail!("admin keys belong to the platform; drop --account")
+        }
         (_, Some(account)) => account,
         (_, None) => anyhow::bail!("{} keys need --account", role.as_str()),
     };
@@ -178,7 +188,8 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 RoleArg::Merchant => Role::Merchant,
             };
             let permissions = Permissions::parse(&args.permissions).map_err(anyhow::Error::msg)?;
-            let (record, token) = create_key(store.as_ref(), role, args.account, permissions, args.name).await?;
+            let (record, token) =
+                create_key(store.as_ref(), role, args.account, permissions, args.name).await?;
             let mut output = key_json(&record);
             output["key"] = token.into();
             print(&output);

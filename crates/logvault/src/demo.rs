@@ -18,7 +18,10 @@ const N_EVENTS: usize = 60_000;
 const DAY: i64 = 86_400_000_000;
 const CREDENTIALS_FILE: &str = "demo-credentials.json";
 
-const PARTNERS: [(&str, &str); 2] = [("par_acme", "Acme Payments"), ("par_globex", "Globex Commerce")];
+const PARTNERS: [(&str, &str); 2] = [
+    ("par_acme", "Acme Payments"),
+    ("par_globex", "Globex Commerce"),
+];
 const MERCHANTS: [(&str, Option<&str>, &str); 6] = [
     ("mer_acme_shop", Some("par_acme"), "Acme Shop"),
     ("mer_acme_travel", Some("par_acme"), "Acme Travel"),
@@ -60,7 +63,12 @@ pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow:
         return Ok(());
     }
     for (id, name) in PARTNERS {
-        let new = NewAccount { kind: AccountKind::Partner, partner_id: None, name: name.into(), id: Some(id.into()) };
+        let new = NewAccount {
+            kind: AccountKind::Partner,
+            partner_id: None,
+            name: name.into(),
+            id: Some(id.into()),
+        };
         store.create_account(new).await?;
     }
     for (id, partner, name) in MERCHANTS {
@@ -74,9 +82,20 @@ pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow:
     }
     let permissions = Permissions::parse("ingest,read").map_err(anyhow::Error::msg)?;
     let mut credentials = serde_json::Map::new();
-    for (role, account) in [(Role::Admin, None), (Role::Partner, Some("par_acme")), (Role::Merchant, Some("mer_acme_shop"))] {
+    for (role, account) in [
+        (Role::Admin, None),
+        (Role::Partner, Some("par_acme")),
+        (Role::Merchant, Some("mer_acme_shop")),
+    ] {
         let label = format!("demo {}", role.as_str());
-        let (record, token) = create_key(store, role, account.map(str::to_string), permissions, Some(label)).await?;
+        let (record, token) = create_key(
+            store,
+            role,
+            account.map(str::to_string),
+            permissions,
+            Some(label),
+        )
+        .await?;
         credentials.insert(
             role.as_str().into(),
             json!({"key": token, "key_id": record.key_id, "account_id": record.account_id}),
@@ -93,8 +112,15 @@ pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow:
     let mut batch: Vec<NewEvent> = Vec::with_capacity(1000);
     for i in 0..N_EVENTS {
         let at = Micros(start.0 + (i as i64) * (30 * DAY) / N_EVENTS as i64);
-        let (kind, value) = if rng.chance(67) { (EventKind::Audit, audit(&mut rng, at, start)) } else { (EventKind::Threat, threat(&mut rng, at, start)) };
-        let account = value["account_id"].as_str().unwrap_or("mer_acme_shop").to_string();
+        let (kind, value) = if rng.chance(67) {
+            (EventKind::Audit, audit(&mut rng, at, start))
+        } else {
+            (EventKind::Threat, threat(&mut rng, at, start))
+        };
+        let account = value["account_id"]
+            .as_str()
+            .unwrap_or("mer_acme_shop")
+            .to_string();
         let mut event = validate_event(kind, 0, &value, &account, &limits)
             .map_err(|problems| anyhow::anyhow!("demo event does not validate: {problems:?}"))?;
         event.demo_received_at = Some(at);
@@ -108,7 +134,11 @@ pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow:
         store.ingest(batch).await?;
     }
     eprintln!("\rseeded {N_EVENTS} demo events over the last 30 days");
-    println!("demo credentials (also in {}):\n{}", path.display(), serde_json::to_string_pretty(&credentials)?);
+    println!(
+        "demo credentials (also in {}):\n{}",
+        path.display(),
+        serde_json::to_string_pretty(&credentials)?
+    );
     Ok(())
 }
 
@@ -149,7 +179,11 @@ fn audit(rng: &mut Rng, at: Micros, start: Micros) -> Value {
     let ip = format!("203.0.113.{}", 1 + rng.below(200));
     let (action, outcome, reason) = match rng.below(100) {
         0..=54 => ("user.login", "success", None),
-        55..=69 => ("user.login", "failure", Some(*rng.pick(&["bad_password", "unknown_user", "mfa_failed", "locked_out"]))),
+        55..=69 => (
+            "user.login",
+            "failure",
+            Some(*rng.pick(&["bad_password", "unknown_user", "mfa_failed", "locked_out"])),
+        ),
         70..=84 => ("user.logout", "success", None),
         85..=89 => ("user.password_changed", "success", None),
         90..=93 => ("user.mfa_enabled", "success", None),
@@ -185,17 +219,52 @@ fn threat(rng: &mut Rng, at: Micros, start: Micros) -> Value {
         });
     }
     let (source, error_type, code, message) = *rng.pick(&[
-        ("sdk", "NetworkTimeout", "E_TIMEOUT", "request timed out after 30s"),
-        ("sdk", "InvalidRequestError", "E_PARAM", "amount must be a positive integer"),
-        ("api", "AuthenticationError", "E_AUTH", "Invalid API key provided"),
-        ("api", "RateLimitError", "E_RATE", "too many requests; retry after 1s"),
-        ("api", "IdempotencyError", "E_IDEMPOTENCY", "keys for idempotent requests can only be used with the same parameters"),
-        ("sdk", "CardValidationError", "E_CARD", "card number failed validation"),
+        (
+            "sdk",
+            "NetworkTimeout",
+            "E_TIMEOUT",
+            "request timed out after 30s",
+        ),
+        (
+            "sdk",
+            "InvalidRequestError",
+            "E_PARAM",
+            "amount must be a positive integer",
+        ),
+        (
+            "api",
+            "AuthenticationError",
+            "E_AUTH",
+            "Invalid API key provided",
+        ),
+        (
+            "api",
+            "RateLimitError",
+            "E_RATE",
+            "too many requests; retry after 1s",
+        ),
+        (
+            "api",
+            "IdempotencyError",
+            "E_IDEMPOTENCY",
+            "keys for idempotent requests can only be used with the same parameters",
+        ),
+        (
+            "sdk",
+            "CardValidationError",
+            "E_CARD",
+            "card number failed validation",
+        ),
     ]);
     let version = if source == "api" {
         *rng.pick(&["API 2024-06-01", "API 2025-03-15"])
     } else {
-        *rng.pick(&["ios-sdk 4.2.1", "android-sdk 3.10.0", "android-sdk 3.9.2", "web-sdk 2.1.0"])
+        *rng.pick(&[
+            "ios-sdk 4.2.1",
+            "android-sdk 3.10.0",
+            "android-sdk 3.9.2",
+            "web-sdk 2.1.0",
+        ])
     };
     let mut event = json!({
         "account_id": account, "source": source, "error_type": error_type, "error_code": code,

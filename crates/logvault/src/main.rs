@@ -37,7 +37,12 @@ enum Command {
 #[derive(Debug, Clone, Args)]
 struct StorageArgs {
     /// Directory of the embedded SQLite store.
-    #[arg(long, env = "LOGVAULT_DATA_DIR", default_value = "./logvault-data", global = true)]
+    #[arg(
+        long,
+        env = "LOGVAULT_DATA_DIR",
+        default_value = "./logvault-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Database URL instead of --data-dir: `sqlite:///path/to/dir` (PostgreSQL is not built yet).
     #[arg(long, env = "LOGVAULT_DB", global = true)]
@@ -52,7 +57,9 @@ impl StorageArgs {
             Some(url) => match url.strip_prefix("sqlite://") {
                 Some(path) if !path.is_empty() => PathBuf::from(path),
                 _ if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                    anyhow::bail!("the PostgreSQL backend is not available in this build; use --data-dir")
+                    anyhow::bail!(
+                        "the PostgreSQL backend is not available in this build; use --data-dir"
+                    )
                 }
                 _ => anyhow::bail!("--db must look like sqlite:///path/to/dir"),
             },
@@ -88,14 +95,25 @@ fn init_logging(format: LogFormat) {
     use tracing_subscriber::util::SubscriberInitExt;
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
     };
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

@@ -57,11 +57,20 @@ async fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<
         return Ok(());
     }
     let permissions = Permissions::parse("ingest,read,admin").map_err(anyhow::Error::msg)?;
-    let (_, token) =
-        admin::create_key(store, Role::Admin, None, permissions, Some("initial admin".into())).await?;
+    let (_, token) = admin::create_key(
+        store,
+        Role::Admin,
+        None,
+        permissions,
+        Some("initial admin".into()),
+    )
+    .await?;
     let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
     write_secret_file(&path, &format!("{token}\n"))?;
-    println!("initial admin key (shown once, also saved to {}): {token}", path.display());
+    println!(
+        "initial admin key (shown once, also saved to {}): {token}",
+        path.display()
+    );
     Ok(())
 }
 
@@ -83,14 +92,15 @@ pub(crate) fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<(
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-            let _ = interrupt.await;
-            return;
-        }
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
     tokio::select! {
         _ = interrupt => {}
         _ = terminate.recv() => {}

@@ -33,10 +33,23 @@ pub(crate) async fn list_threat(
 }
 
 /// A named account must be in scope; otherwise it is as if it did not exist.
-async fn check_account(state: &AppState, principal: &Principal, account_id: Option<&str>) -> Result<(), ApiError> {
-    let Some(account_id) = account_id else { return Ok(()) };
-    let found = state.store.accounts_in_scope(&principal.scope(), &[account_id.to_string()]).await?;
-    if found.is_empty() { Err(ApiError::NotFound) } else { Ok(()) }
+async fn check_account(
+    state: &AppState,
+    principal: &Principal,
+    account_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(account_id) = account_id else {
+        return Ok(());
+    };
+    let found = state
+        .store
+        .accounts_in_scope(&principal.scope(), &[account_id.to_string()])
+        .await?;
+    if found.is_empty() {
+        Err(ApiError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 async fn list(
@@ -55,7 +68,10 @@ async fn list(
         "query": raw.unwrap_or_default().chars().take(1024).collect::<String>(),
         "n_results": page.events.len(),
     });
-    state.viewed.record(&principal, &origin, "logs.viewed", metadata).await;
+    state
+        .viewed
+        .record(&principal, &origin, "logs.viewed", metadata)
+        .await;
     Ok(Json(json!({
         "data": page.events.iter().map(|event| event.to_json()).collect::<Vec<_>>(),
         "next_cursor": page.next_before_seq.map(encode_cursor),
@@ -99,7 +115,12 @@ async fn get(
     let params: GetParams = parse_query(raw.as_deref())?;
     let lookup = state
         .store
-        .event(&principal.scope(), kind, &event_id, params.account_id.as_deref())
+        .event(
+            &principal.scope(),
+            kind,
+            &event_id,
+            params.account_id.as_deref(),
+        )
         .await?;
     let event = match lookup {
         Lookup::Found(event) => event,
@@ -107,7 +128,10 @@ async fn get(
         Lookup::Ambiguous => return Err(ApiError::AmbiguousId),
     };
     let metadata = json!({"kind": kind.as_str(), "event_id": event_id, "seq": event.seq});
-    state.viewed.record(&principal, &origin, "logs.viewed", metadata).await;
+    state
+        .viewed
+        .record(&principal, &origin, "logs.viewed", metadata)
+        .await;
     Ok(Json(event.to_json()))
 }
 
@@ -129,7 +153,10 @@ pub(crate) async fn trends(
             .push(json!({"start": row.bucket, "count": row.count}));
     }
     let metadata = json!({"kind": "threat", "query": raw.unwrap_or_default(), "trends": true});
-    state.viewed.record(&principal, &origin, "logs.viewed", metadata).await;
+    state
+        .viewed
+        .record(&principal, &origin, "logs.viewed", metadata)
+        .await;
     Ok(Json(json!({
         "from": query.from,
         "to": query.to,

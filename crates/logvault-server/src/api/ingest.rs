@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use logvault_core::validate::{BatchError, parse_batch, validate_event};
 use logvault_core::{EventKind, NewEvent, Principal};
 use serde_json::json;
@@ -84,7 +84,11 @@ async fn ingest(
             })
         })
         .collect();
-    let status = if n_new > 0 { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if n_new > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(json!({ "data": data }))).into_response())
 }
 
@@ -94,7 +98,12 @@ fn is_ndjson(headers: &HeaderMap) -> Result<bool, ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .ok_or(ApiError::UnsupportedMediaType)?;
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(false),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(true),
@@ -109,7 +118,10 @@ async fn check_accounts_writable(
     principal: &Principal,
     events: &[NewEvent],
 ) -> Result<(), ApiError> {
-    let wanted: BTreeSet<&str> = events.iter().map(|event| event.account_id.as_str()).collect();
+    let wanted: BTreeSet<&str> = events
+        .iter()
+        .map(|event| event.account_id.as_str())
+        .collect();
     let ids: Vec<String> = wanted.iter().map(|id| id.to_string()).collect();
     let writable: BTreeSet<String> = state
         .store
@@ -119,7 +131,10 @@ async fn check_accounts_writable(
         .filter(|account| !account.disabled)
         .map(|account| account.id)
         .collect();
-    match events.iter().position(|event| !writable.contains(&event.account_id)) {
+    match events
+        .iter()
+        .position(|event| !writable.contains(&event.account_id))
+    {
         None => Ok(()),
         Some(index) => Err(ApiError::Forbidden(format!(
             "event {index}: this key may not write to account {:?}; nothing was stored",

@@ -11,8 +11,14 @@ use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/audit-events", get(events::list_audit).post(ingest::post_audit))
-        .route("/v1/threat-events", get(events::list_threat).post(ingest::post_threat))
+        .route(
+            "/v1/audit-events",
+            get(events::list_audit).post(ingest::post_audit),
+        )
+        .route(
+            "/v1/threat-events",
+            get(events::list_threat).post(ingest::post_threat),
+        )
         .route("/v1/threat-events/trends", get(events::trends))
         .route("/v1/audit-events/{id}", get(events::get_audit))
         .route("/v1/threat-events/{id}", get(events::get_threat))

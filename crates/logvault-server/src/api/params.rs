@@ -35,7 +35,9 @@ pub(crate) struct ListParams {
 }
 
 /// Parses a raw query string into `T`, naming the offending parameter on failure.
-pub(crate) fn parse_query<T: for<'de> Deserialize<'de> + Default>(raw: Option<&str>) -> Result<T, ApiError> {
+pub(crate) fn parse_query<T: for<'de> Deserialize<'de> + Default>(
+    raw: Option<&str>,
+) -> Result<T, ApiError> {
     match raw {
         None | Some("") => Ok(T::default()),
         Some(raw) => serde_urlencoded::from_str(raw)
@@ -75,15 +77,11 @@ impl ListParams {
                 .filter(|limit| (1..=MAX_LIMIT).contains(limit))
                 .ok_or_else(|| ApiError::InvalidQuery(format!("limit must be 1-{MAX_LIMIT}")))?,
         };
-        if let Some(outcome) = &self.outcome {
-            if outcome != "success" && outcome != "failure" {
-                return Err(ApiError::InvalidQuery("outcome must be success or failure".into()));
-            }
+        if self.outcome.as_deref().is_some_and(|o| o != "success" && o != "failure") {
+            return Err(ApiError::InvalidQuery("outcome must be success or failure".into()));
         }
-        if let Some(source) = &self.source {
-            if source != "sdk" && source != "api" {
-                return Err(ApiError::InvalidQuery("source must be sdk or api".into()));
-            }
+        if self.source.as_deref().is_some_and(|s| s != "sdk" && s != "api") {
+            return Err(ApiError::InvalidQuery("source must be sdk or api".into()));
         }
         let (from, to) = time_range(self.from.as_deref(), self.to.as_deref())?;
         let text = match self.q.as_deref().map(str::trim) {
@@ -124,13 +122,16 @@ fn parse_time(name: &str, text: &str) -> Result<Micros, ApiError> {
         .ok_or_else(|| ApiError::InvalidQuery(format!("{name} must be an RFC 3339 timestamp")))
 }
 
-fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<Micros>, Option<Micros>), ApiError> {
+fn time_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<Micros>, Option<Micros>), ApiError> {
     let from = from.map(|text| parse_time("from", text)).transpose()?;
     let to = to.map(|text| parse_time("to", text)).transpose()?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(ApiError::InvalidQuery("from must not be after to".into()));
-        }
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::InvalidQuery("from must not be after to".into()));
     }
     Ok((from, to))
 }
@@ -146,7 +147,11 @@ fn parse_ip_range(text: &str) -> Result<IpRange, ApiError> {
     let max_prefix = if addr.is_ipv4() { 32 } else { 128 };
     let prefix: u32 = match prefix {
         None => max_prefix,
-        Some(prefix) => prefix.parse().ok().filter(|p| *p <= max_prefix).ok_or_else(bad)?,
+        Some(prefix) => prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= max_prefix)
+            .ok_or_else(bad)?,
     };
     // In the 128-bit space an IPv4 prefix sits after the 96-bit mapping prefix.
     let prefix_128 = prefix + (128 - max_prefix);
@@ -192,12 +197,20 @@ impl TrendParams {
             "version" => TrendGroup::Version,
             "environment" => TrendGroup::Environment,
             "error_type" => TrendGroup::ErrorType,
-            _ => return Err(ApiError::InvalidQuery("group_by must be version, environment or error_type".into())),
+            _ => {
+                return Err(ApiError::InvalidQuery(
+                    "group_by must be version, environment or error_type".into(),
+                ));
+            }
         };
         let interval = match self.interval.as_deref().unwrap_or("hour") {
             "hour" => TrendInterval::Hour,
             "day" => TrendInterval::Day,
-            _ => return Err(ApiError::InvalidQuery("interval must be hour or day".into())),
+            _ => {
+                return Err(ApiError::InvalidQuery(
+                    "interval must be hour or day".into(),
+                ));
+            }
         };
         let (from, to) = time_range(self.from.as_deref(), self.to.as_deref())?;
         let to = to.unwrap_or_else(Micros::now);
@@ -207,9 +220,17 @@ impl TrendParams {
         };
         let from = from.unwrap_or(Micros(to.0 - default_span * interval.micros()));
         if (to.0 - from.0) / interval.micros() > MAX_BUCKETS {
-            return Err(ApiError::InvalidQuery(format!("at most {MAX_BUCKETS} buckets per request")));
+            return Err(ApiError::InvalidQuery(format!(
+                "at most {MAX_BUCKETS} buckets per request"
+            )));
         }
-        Ok(TrendQuery { account_id: self.account_id.clone(), from, to, group_by, interval })
+        Ok(TrendQuery {
+            account_id: self.account_id.clone(),
+            from,
+            to,
+            group_by,
+            interval,
+        })
     }
 
     /// The account filter, if any.
@@ -233,10 +254,22 @@ mod tests {
             })
         };
         let cases = [
-            ("203.0.113.7", Some(("::ffff:203.0.113.7", "::ffff:203.0.113.7"))),
-            ("203.0.113.0/24", Some(("::ffff:203.0.113.0", "::ffff:203.0.113.255"))),
-            ("0.0.0.0/0", Some(("::ffff:0.0.0.0", "::ffff:255.255.255.255"))),
-            ("2001:db8::/32", Some(("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"))),
+            (
+                "203.0.113.7",
+                Some(("::ffff:203.0.113.7", "::ffff:203.0.113.7")),
+            ),
+            (
+                "203.0.113.0/24",
+                Some(("::ffff:203.0.113.0", "::ffff:203.0.113.255")),
+            ),
+            (
+                "0.0.0.0/0",
+                Some(("::ffff:0.0.0.0", "::ffff:255.255.255.255")),
+            ),
+            (
+                "2001:db8::/32",
+                Some(("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")),
+            ),
             ("203.0.113.0/33", None),
             ("nope", None),
             ("10.0.0.0/x", None),
