@@ -1,0 +1,85 @@
+//! Integration tests of the SQLite store: the shared conformance suite, and the database's
+//! own refusal to change or delete events.
+
+use std::sync::Arc;
+
+use logvault_sqlite::{DB_FILE, SqliteConfig, SqliteStore};
+use logvault_store::{Store, StoreError, conformance};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_suite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path(), SqliteConfig::default()).expect("open");
+    conformance::run_all(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn triggers_refuse_update_and_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path(), SqliteConfig::default()).expect("open");
+    store
+        .ingest(vec![conformance::audit("platform", Some("e1"), json!({}))])
+        .await
+        .expect("ingest");
+    let connection = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("raw connection");
+    let statements = [
+        ("UPDATE events SET body = '{}' WHERE seq = 1", "append-only"),
+        ("UPDATE events SET received_at = 0", "append-only"),
+        ("DELETE FROM events WHERE seq = 1", "append-only"),
+        ("DELETE FROM events", "append-only"),
+        ("DELETE FROM log_head", "cannot be deleted"),
+        (
+            "DELETE FROM accounts WHERE id = 'platform'",
+            "never deleted",
+        ),
+    ];
+    for (sql, expected) in statements {
+        let error = connection.execute(sql, []).expect_err(sql);
+        assert!(error.to_string().contains(expected), "{sql}: {error}");
+    }
+    let body: String = connection
+        .query_row("SELECT body FROM events WHERE seq = 1", [], |row| {
+            row.get(0)
+        })
+        .expect("row");
+    assert_ne!(body, "{}", "the event is unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_is_reported_not_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SqliteConfig {
+        max_queued_events: 2,
+        ..SqliteConfig::default()
+    };
+    let store = SqliteStore::open(dir.path(), config).expect("open");
+    let batch = (0..3)
+        .map(|_| conformance::audit("platform", None, json!({})))
+        .collect();
+    assert!(matches!(
+        store.ingest(batch).await,
+        Err(StoreError::Overloaded)
+    ));
+    assert_eq!(store.log_size().await.expect("size"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reopening_keeps_everything_and_continues_the_sequence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SqliteStore::open(dir.path(), SqliteConfig::default()).expect("open");
+        let batch = (0..5)
+            .map(|_| conformance::audit("platform", None, json!({})))
+            .collect();
+        store.ingest(batch).await.expect("ingest");
+    }
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path(), SqliteConfig::default()).expect("reopen"));
+    assert_eq!(store.log_size().await.expect("size"), 5);
+    let next = store
+        .ingest(vec![conformance::audit("platform", None, json!({}))])
+        .await
+        .expect("ingest");
+    assert_eq!((next[0].seq, next[0].account_seq), (6, 6));
+}
