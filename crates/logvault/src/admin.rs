@@ -3,7 +3,10 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use logvault_core::account::NewAccount;
-use logvault_core::{AccountKind, Micros, PLATFORM_ACCOUNT, Permissions, Role, Scope, key};
+use logvault_core::validate::{Limits, validate_event};
+use logvault_core::{
+    AccountKind, EventKind, Micros, PLATFORM_ACCOUNT, Permissions, Role, Scope, key,
+};
 use logvault_store::{KeyRecord, Store};
 use serde_json::{Value, json};
 
@@ -90,6 +93,28 @@ pub(crate) struct RevokeKeyArgs {
     storage: StorageArgs,
 }
 
+/// Records an administrative change as an audit event on the account it concerns, so partners
+/// and merchants see key and account changes in their own audit log.
+pub(crate) async fn record_change(
+    store: &dyn Store,
+    account_id: &str,
+    action: &str,
+    metadata: Value,
+) -> anyhow::Result<()> {
+    let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let event = json!({
+        "account_id": account_id,
+        "action": action,
+        "outcome": "success",
+        "actor": {"id": format!("cli:{operator}"), "type": "system"},
+        "metadata": metadata,
+    });
+    let new_event = validate_event(EventKind::Audit, 0, &event, account_id, &Limits::default())
+        .map_err(|problems| anyhow::anyhow!("internal: invalid audit event {problems:?}"))?;
+    store.ingest(vec![new_event]).await?;
+    Ok(())
+}
+
 fn print(value: &Value) {
     println!(
         "{}",
@@ -124,6 +149,8 @@ pub(crate) async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
                     id: args.id,
                 })
                 .await?;
+            let metadata = json!({"kind": account.kind, "partner_id": account.partner_id});
+            record_change(store.as_ref(), &account.id, "account.created", metadata).await?;
             print(&account_json(&account));
         }
         AccountsCommand::List(args) => {
@@ -163,6 +190,8 @@ pub(crate) async fn create_key(
         revoked_at: None,
     };
     store.create_key(record.clone()).await?;
+    let metadata = json!({"key_id": record.key_id, "role": role, "permissions": permissions});
+    record_change(store, &record.account_id, "api_key.created", metadata).await?;
     Ok((record, generated.token))
 }
 
@@ -202,8 +231,19 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Revoke(args) => {
             let store = args.storage.open()?;
             let key_id = key::parse(&args.id).map_or(args.id.as_str(), |(key_id, _)| key_id);
+            let record = store.key(key_id).await?;
             if !store.revoke_key(key_id).await? {
                 anyhow::bail!("no active key with id {key_id:?}");
+            }
+            if let Some(record) = record {
+                let metadata = json!({"key_id": key_id, "role": record.role});
+                record_change(
+                    store.as_ref(),
+                    &record.account_id,
+                    "api_key.revoked",
+                    metadata,
+                )
+                .await?;
             }
             print(&json!({"id": key_id, "revoked": true}));
         }

@@ -56,7 +56,8 @@ impl Rng {
     }
 }
 
-/// Seeds demo data unless the log already holds events.
+/// Seeds demo data unless the log already holds events (demo events are back-dated over the
+/// last 30 days, which is only possible at the start of the log).
 pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
     if store.log_size().await? > 0 {
         tracing::info!("--demo: the store already holds events; not seeding again");
@@ -80,31 +81,6 @@ pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow:
         };
         store.create_account(new).await?;
     }
-    let permissions = Permissions::parse("ingest,read").map_err(anyhow::Error::msg)?;
-    let mut credentials = serde_json::Map::new();
-    for (role, account) in [
-        (Role::Admin, None),
-        (Role::Partner, Some("par_acme")),
-        (Role::Merchant, Some("mer_acme_shop")),
-    ] {
-        let label = format!("demo {}", role.as_str());
-        let (record, token) = create_key(
-            store,
-            role,
-            account.map(str::to_string),
-            permissions,
-            Some(label),
-        )
-        .await?;
-        credentials.insert(
-            role.as_str().into(),
-            json!({"key": token, "key_id": record.key_id, "account_id": record.account_id}),
-        );
-    }
-    let credentials = Value::Object(credentials);
-    let path = data_dir.join(CREDENTIALS_FILE);
-    write_secret_file(&path, &serde_json::to_string_pretty(&credentials)?)?;
-
     let now = Micros::now();
     let start = Micros(now.0 - 30 * DAY);
     let mut rng = Rng(0x5EED_1065);
@@ -134,6 +110,31 @@ pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow:
         store.ingest(batch).await?;
     }
     eprintln!("\rseeded {N_EVENTS} demo events over the last 30 days");
+    let permissions = Permissions::parse("ingest,read").map_err(anyhow::Error::msg)?;
+    let mut credentials = serde_json::Map::new();
+    for (role, account) in [
+        (Role::Admin, None),
+        (Role::Partner, Some("par_acme")),
+        (Role::Merchant, Some("mer_acme_shop")),
+    ] {
+        let label = format!("demo {}", role.as_str());
+        let (record, token) = create_key(
+            store,
+            role,
+            account.map(str::to_string),
+            permissions,
+            Some(label),
+        )
+        .await?;
+        credentials.insert(
+            role.as_str().into(),
+            json!({"key": token, "key_id": record.key_id, "account_id": record.account_id}),
+        );
+    }
+    let credentials = Value::Object(credentials);
+    let path = data_dir.join(CREDENTIALS_FILE);
+    write_secret_file(&path, &serde_json::to_string_pretty(&credentials)?)?;
+
     println!(
         "demo credentials (also in {}):\n{}",
         path.display(),

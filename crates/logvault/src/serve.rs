@@ -34,9 +34,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let data_dir = args.storage.dir();
     let store = args.storage.open()?;
-    ensure_admin_key(store.as_ref(), &data_dir).await?;
+    let first_start = store.list_keys().await?.is_empty();
+    // Demo events are back-dated, so they must be the first events of the log.
     if args.demo {
         demo::seed_if_empty(store.as_ref(), &data_dir).await?;
+    }
+    if first_start {
+        create_initial_admin_key(store.as_ref(), &data_dir).await?;
     }
     let listener = TcpListener::bind(args.listen)
         .await
@@ -50,12 +54,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On a data directory without keys, creates an admin key, prints it once and saves it
-/// (mode 0600) so the operator can get in.
-async fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
-    if !store.list_keys().await?.is_empty() {
-        return Ok(());
-    }
+/// On first start, creates an admin key, prints it once and saves it (mode 0600) so the
+/// operator can get in.
+async fn create_initial_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
     let permissions = Permissions::parse("ingest,read,admin").map_err(anyhow::Error::msg)?;
     let (_, token) = admin::create_key(
         store,
