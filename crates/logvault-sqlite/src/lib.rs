@@ -3,6 +3,7 @@
 //! connections for queries.
 
 mod accounts;
+mod ceiling;
 mod pool;
 mod read;
 mod schema;
@@ -21,6 +22,7 @@ use logvault_store::{
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+pub use crate::ceiling::insert_ceiling;
 use crate::pool::ReaderPool;
 use crate::writer::{WriteJob, Writer};
 

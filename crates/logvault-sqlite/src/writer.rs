@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use logvault_core::event::IndexFields;
 use logvault_core::{Micros, NewEvent, StoredEvent};
 use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -198,38 +199,47 @@ fn append(
             leaf_hash: [0; 32],
         };
         stored.leaf_hash = stored.compute_leaf_hash();
-        let index_fields = &event.index;
-        transaction
-            .prepare_cached(
-                "INSERT INTO events (seq, kind, account_id, account_seq, event_id, received_at, \
-                 occurred_at, nonce, leaf_hash, action, outcome, actor_id, ip, request_id, \
-                 error_type, source, version, environment, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-            )?
-            .execute(params![
-                stored.seq,
-                kind_code(stored.kind),
-                stored.account_id,
-                stored.account_seq,
-                stored.event_id,
-                stored.received_at.0,
-                stored.occurred_at.map(|at| at.0),
-                stored.nonce,
-                stored.leaf_hash,
-                index_fields.action,
-                index_fields.outcome,
-                index_fields.actor_id,
-                index_fields.ip,
-                index_fields.request_id,
-                index_fields.error_type,
-                index_fields.source,
-                index_fields.version,
-                index_fields.environment,
-                stored.body,
-            ])?;
+        insert_event(transaction, &stored, &event.index)?;
         outcomes.push(outcome(&stored, false));
     }
     Ok(outcomes)
+}
+
+/// Inserts one fully sequenced event row.
+pub(crate) fn insert_event(
+    transaction: &Transaction<'_>,
+    stored: &StoredEvent,
+    index_fields: &IndexFields,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO events (seq, kind, account_id, account_seq, event_id, received_at, \
+             occurred_at, nonce, leaf_hash, action, outcome, actor_id, ip, request_id, \
+             error_type, source, version, environment, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        )?
+        .execute(params![
+            stored.seq,
+            kind_code(stored.kind),
+            stored.account_id,
+            stored.account_seq,
+            stored.event_id,
+            stored.received_at.0,
+            stored.occurred_at.map(|at| at.0),
+            stored.nonce,
+            stored.leaf_hash,
+            index_fields.action,
+            index_fields.outcome,
+            index_fields.actor_id,
+            index_fields.ip,
+            index_fields.request_id,
+            index_fields.error_type,
+            index_fields.source,
+            index_fields.version,
+            index_fields.environment,
+            stored.body,
+        ])?;
+    Ok(())
 }
 
 fn existing(

@@ -11,6 +11,7 @@ use logvault_store::Store;
 use serde_json::{Value, json};
 
 use crate::admin::create_key;
+use crate::rng::Rng;
 use crate::serve::write_secret_file;
 
 /// Events seeded by `--demo`.
@@ -30,31 +31,6 @@ const MERCHANTS: [(&str, Option<&str>, &str); 6] = [
     ("mer_globex_games", Some("par_globex"), "Globex Games"),
     ("mer_corner_cafe", None, "Corner Café"),
 ];
-
-/// A small deterministic generator (SplitMix64), so every demo looks the same.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// Seeds demo data unless the log already holds events (demo events are back-dated over the
 /// last 30 days, which is only possible at the start of the log).

@@ -2,7 +2,9 @@
 //! storage backend.
 
 mod admin;
+mod bench;
 mod demo;
+mod rng;
 mod serve;
 
 use std::path::PathBuf;
@@ -31,6 +33,8 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Measure ingest throughput, query latency, memory and storage on this machine.
+    Bench(bench::BenchArgs),
 }
 
 /// Where the data lives; shared by every command that opens the store.
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Accounts(command) => admin::accounts(command).await,
             Command::Keys(command) => admin::keys(command).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

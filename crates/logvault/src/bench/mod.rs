@@ -1,0 +1,506 @@
+//! `logvault bench`: one command that measures what users choose a log service for —
+//! durable ingest throughput against the raw SQLite ceiling, query latency on the Logs page
+//! queries while ingest continues, memory, bytes per event and recovery after a crash.
+
+mod client;
+mod report;
+mod server;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Args;
+use hyper::{Method, StatusCode};
+use logvault_core::account::NewAccount;
+use logvault_core::{AccountKind, EventKind, Permissions, Role};
+use logvault_sqlite::{SqliteConfig, SqliteStore};
+use logvault_store::Store;
+use serde_json::{Value, json};
+
+use self::client::Client;
+use self::report::{Latencies, Report};
+use self::server::ServerProcess;
+use self::workload::Zipf;
+use crate::admin::create_key;
+use crate::rng::Rng;
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Events to ingest before measuring queries.
+    #[arg(long, default_value_t = 2_000_000)]
+    events: usize,
+    /// Concurrent ingest clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Events per ingest request.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Benchmark this data directory (`sqlite:///DIR`, must be new or empty) instead of a
+    /// temporary one.
+    #[arg(long)]
+    db: Option<String>,
+    /// Also write the JSON result to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Requests per query kind.
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// Events per second ingested in the background while queries are measured.
+    #[arg(long, default_value_t = 10_000)]
+    background_rate: u64,
+    /// Seed of the workload generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn stage(text: &str) {
+    eprintln!("bench: {text}");
+}
+
+/// Keys the benchmark reads and writes with.
+struct Keys {
+    admin: String,
+    partner: String,
+    merchant: String,
+}
+
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.events > 0 && args.clients > 0 && args.batch > 0,
+        "--events, --clients and --batch must be positive"
+    );
+    let (dir, temporary) = match args.db.as_deref() {
+        None => (
+            std::env::temp_dir().join(format!("logvault-bench-{}", std::process::id())),
+            true,
+        ),
+        Some(url) => match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => (PathBuf::from(path), false),
+            _ => anyhow::bail!("bench supports --db sqlite:///DIR in this build"),
+        },
+    };
+    let result = measure(&args, &dir).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir.with_extension("ceiling"));
+    }
+    let report = result?;
+    let json = report.to_json();
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    eprintln!("{}", report.table());
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&json)? + "\n")?;
+        stage(&format!("wrote {}", out.display()));
+    }
+    Ok(())
+}
+
+async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Report> {
+    let mut report = Report::new(args.events, args.clients, args.batch);
+    stage(&format!(
+        "creating {} partners and {} merchants in {}",
+        workload::N_PARTNERS,
+        workload::N_MERCHANTS,
+        dir.display()
+    ));
+    let keys = setup(dir).await?;
+
+    stage("generating the workload");
+    let mut rng = Rng(args.seed);
+    let zipf = Zipf::new(workload::N_MERCHANTS);
+    let pool: Vec<(EventKind, Bytes)> = (0..48)
+        .map(|i| {
+            let kind = workload::kind_of(i);
+            (
+                kind,
+                Bytes::from(workload::body(&mut rng, &zipf, kind, args.batch)),
+            )
+        })
+        .collect();
+
+    // Resolved once: the binary may be replaced on disk while the benchmark runs.
+    let exe = std::env::current_exe().context("locating the logvault binary")?;
+    let server = ServerProcess::start(&exe, dir)?;
+    let n_requests = args.events.div_ceil(args.batch);
+    stage(&format!(
+        "ingesting {} events: {} clients x {} events per request",
+        n_requests * args.batch,
+        args.clients,
+        args.batch
+    ));
+    let batched = ingest(
+        server.address,
+        &keys.admin,
+        &pool,
+        n_requests,
+        args.clients,
+        args.batch,
+    )
+    .await?;
+    report.ingest_events_per_s = batched.events as f64 / batched.elapsed.as_secs_f64();
+    report.ingest_mb_per_s = batched.bytes as f64 / 1e6 / batched.elapsed.as_secs_f64();
+    report.batch_latency = batched.latencies;
+
+    stage("single-event ingest: 32 clients x 1 event per request");
+    let singles: Vec<(EventKind, Bytes)> = (0..300)
+        .map(|i| {
+            let kind = workload::kind_of(i);
+            (kind, Bytes::from(workload::body(&mut rng, &zipf, kind, 1)))
+        })
+        .collect();
+    let single = ingest(server.address, &keys.admin, &singles, 20_000, 32, 1).await?;
+    report.single_latency = single.latencies;
+
+    stage("raw ceiling: the same rows straight into SQLite");
+    let ceiling_events: Vec<_> = pool
+        .iter()
+        .cycle()
+        .take(n_requests.min(1_000_000 / args.batch).max(1))
+        .flat_map(|(kind, body)| workload::new_events(body, *kind))
+        .collect();
+    let ceiling_dir = dir.with_extension("ceiling");
+    let _ = std::fs::remove_dir_all(&ceiling_dir);
+    let elapsed = tokio::task::spawn_blocking({
+        let (ceiling_dir, per_transaction) = (ceiling_dir.clone(), args.batch * args.clients);
+        move || {
+            logvault_sqlite::insert_ceiling(
+                &ceiling_dir,
+                &workload::accounts(),
+                &ceiling_events,
+                per_transaction,
+            )
+            .map(|t| (t, ceiling_events.len()))
+        }
+    })
+    .await??;
+    let _ = std::fs::remove_dir_all(&ceiling_dir);
+    report.ceiling_events_per_s = elapsed.1 as f64 / elapsed.0.as_secs_f64();
+
+    stage(&format!(
+        "queries: {} per kind while ingesting {} events/s in the background",
+        args.queries, args.background_rate
+    ));
+    queries(server.address, &keys, &pool, args, &mut report).await?;
+    report.peak_rss_mb = server.peak_rss_mb();
+
+    stage("unclean stop (SIGKILL) and restart");
+    server.kill().context("killing the server")?;
+    let restart = Instant::now();
+    let server = ServerProcess::start(&exe, dir).context("restarting the server")?;
+    let mut client = Client::connect(server.address, &keys.admin).await?;
+    client.get_ok("/readyz").await?;
+    report.reopen_after_kill_ms = restart.elapsed().as_secs_f64() * 1e3;
+    server.stop().context("stopping the server")?;
+
+    let store = SqliteStore::open(dir, SqliteConfig::default())?;
+    report.events_stored = store.log_size().await?;
+    drop(store);
+    let db_path = dir.join(logvault_sqlite::DB_FILE);
+    let db_bytes = std::fs::metadata(&db_path)
+        .with_context(|| format!("reading {}", db_path.display()))?
+        .len();
+    report.bytes_per_event = db_bytes as f64 / report.events_stored.max(1) as f64;
+    Ok(report)
+}
+
+/// Creates the tenancy and the keys, then closes the store so the server can take over.
+async fn setup(dir: &std::path::Path) -> anyhow::Result<Keys> {
+    let store = SqliteStore::open(dir, SqliteConfig::default())?;
+    anyhow::ensure!(
+        store.log_size().await? == 0,
+        "{} already holds events; bench needs a fresh data directory",
+        dir.display()
+    );
+    for (id, partner_id) in workload::accounts() {
+        let kind = if partner_id.is_some() {
+            AccountKind::Merchant
+        } else {
+            AccountKind::Partner
+        };
+        store
+            .create_account(NewAccount {
+                kind,
+                partner_id,
+                name: id.clone(),
+                id: Some(id),
+            })
+            .await?;
+    }
+    let permissions = Permissions::parse("ingest,read").map_err(anyhow::Error::msg)?;
+    let (_, admin) =
+        create_key(&store, Role::Admin, None, permissions, Some("bench".into())).await?;
+    let (_, partner) = create_key(
+        &store,
+        Role::Partner,
+        Some(workload::partner_id(0)),
+        permissions,
+        Some("bench".into()),
+    )
+    .await?;
+    let (_, merchant) = create_key(
+        &store,
+        Role::Merchant,
+        Some(workload::merchant_id(0)),
+        permissions,
+        Some("bench".into()),
+    )
+    .await?;
+    Ok(Keys {
+        admin,
+        partner,
+        merchant,
+    })
+}
+
+struct IngestRun {
+    events: u64,
+    bytes: u64,
+    elapsed: Duration,
+    latencies: Latencies,
+}
+
+fn ingest_path(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Audit => "/v1/audit-events",
+        EventKind::Threat => "/v1/threat-events",
+    }
+}
+
+/// Sends `n_requests` requests from `pool` over `clients` connections as fast as they are
+/// acknowledged, showing progress on stderr.
+async fn ingest(
+    address: std::net::SocketAddr,
+    key: &str,
+    pool: &[(EventKind, Bytes)],
+    n_requests: usize,
+    clients: usize,
+    batch: usize,
+) -> anyhow::Result<IngestRun> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let sent_bytes = Arc::new(AtomicU64::new(0));
+    let pool = Arc::new(pool.to_vec());
+    let started = Instant::now();
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = tokio::spawn({
+        let (next, done) = (next.clone(), done.clone());
+        async move {
+            while !done.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let sent = next.load(Ordering::Relaxed).min(n_requests) * batch;
+                let rate = sent as f64 / started.elapsed().as_secs_f64();
+                eprint!(
+                    "\r  {sent}/{} events, {rate:.0} events/s   ",
+                    n_requests * batch
+                );
+            }
+            eprintln!();
+        }
+    });
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let mut client = Client::connect(address, key).await?;
+        let (next, pool, sent_bytes) = (next.clone(), pool.clone(), sent_bytes.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= n_requests {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let (kind, body) = &pool[index % pool.len()];
+                let sent = Instant::now();
+                let (status, answer) = client
+                    .send(
+                        Method::POST,
+                        ingest_path(*kind),
+                        Some(("application/json", body.clone())),
+                    )
+                    .await?;
+                anyhow::ensure!(
+                    status == StatusCode::CREATED,
+                    "ingest answered {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                sent_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    let mut latencies = Latencies::default();
+    let mut failure = None;
+    for task in tasks {
+        match task.await? {
+            Ok(samples) => latencies.extend(samples),
+            Err(error) => failure = Some(error),
+        }
+    }
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    Ok(IngestRun {
+        events: (n_requests * batch) as u64,
+        bytes: sent_bytes.load(Ordering::Relaxed),
+        elapsed,
+        latencies,
+    })
+}
+
+/// Measures each Logs-page query kind while a background client keeps ingesting.
+async fn queries(
+    address: std::net::SocketAddr,
+    keys: &Keys,
+    pool: &[(EventKind, Bytes)],
+    args: &BenchArgs,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let background = tokio::spawn(background_ingest(
+        address,
+        keys.admin.clone(),
+        pool.to_vec(),
+        args.background_rate,
+        stop.clone(),
+    ));
+    let result = measure_queries(address, keys, args.queries, report).await;
+    stop.store(true, Ordering::Relaxed);
+    let achieved = background.await??;
+    report.background_events_per_s = achieved;
+    result
+}
+
+async fn background_ingest(
+    address: std::net::SocketAddr,
+    key: String,
+    pool: Vec<(EventKind, Bytes)>,
+    rate: u64,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<f64> {
+    if rate == 0 {
+        return Ok(0.0);
+    }
+    let mut client = Client::connect(address, &key).await?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut index = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let (kind, body) = &pool[index % pool.len()];
+        index += 1;
+        let n_events = serde_json::from_slice::<Vec<Value>>(body)
+            .map(|v| v.len())
+            .unwrap_or(0) as u64;
+        let (status, _) = client
+            .send(
+                Method::POST,
+                ingest_path(*kind),
+                Some(("application/json", body.clone())),
+            )
+            .await?;
+        anyhow::ensure!(
+            status == StatusCode::CREATED,
+            "background ingest answered {status}"
+        );
+        sent += n_events;
+        let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    Ok(sent as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn measure_queries(
+    address: std::net::SocketAddr,
+    keys: &Keys,
+    n: usize,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut partner = Client::connect(address, &keys.partner).await?;
+    let mut merchant = Client::connect(address, &keys.merchant).await?;
+
+    // The 20th page of the partner's audit log, reached by following cursors once.
+    let mut page_20 = "/v1/audit-events?limit=50".to_string();
+    for _ in 1..20 {
+        let page: Value = serde_json::from_slice(&partner.get_ok(&page_20).await?)?;
+        let cursor = page["next_cursor"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("fewer than 20 pages for the partner"))?;
+        page_20 = format!("/v1/audit-events?limit=50&cursor={cursor}");
+    }
+    let first: Value =
+        serde_json::from_slice(&merchant.get_ok("/v1/audit-events?limit=100").await?)?;
+    let ids: Vec<String> = first["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["id"].as_str().map(String::from))
+        .collect();
+    anyhow::ensure!(!ids.is_empty(), "the merchant has no events to look up");
+
+    let kinds: Vec<(&str, bool, Vec<String>)> = vec![
+        (
+            "merchant_first_page",
+            false,
+            vec!["/v1/audit-events".into()],
+        ),
+        ("partner_first_page", true, vec!["/v1/audit-events".into()]),
+        (
+            "partner_filtered",
+            true,
+            vec![
+                "/v1/audit-events?outcome=failure".into(),
+                "/v1/threat-events?error_type=NetworkTimeout".into(),
+            ],
+        ),
+        ("page_20", true, vec![page_20]),
+        (
+            "text_search",
+            true,
+            vec!["/v1/threat-events?q=timed%20out".into()],
+        ),
+        (
+            "trends",
+            true,
+            vec!["/v1/threat-events/trends?group_by=version&interval=hour".into()],
+        ),
+        (
+            "by_id",
+            false,
+            ids.iter()
+                .map(|id| format!("/v1/audit-events/{id}"))
+                .collect(),
+        ),
+    ];
+    for (name, as_partner, paths) in kinds {
+        let client = if as_partner {
+            &mut partner
+        } else {
+            &mut merchant
+        };
+        let mut latencies = Latencies::default();
+        for i in 0..n {
+            let started = Instant::now();
+            client.get_ok(&paths[i % paths.len()]).await?;
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        stage(&format!(
+            "  {name}: p50 {:.2} ms, p99 {:.2} ms",
+            latencies.percentile(50.0),
+            latencies.percentile(99.0)
+        ));
+        report.queries.push((name, latencies));
+    }
+    Ok(())
+}
+
+/// Shared with the report: the run's settings as JSON.
+pub(crate) fn settings_json(events: usize, clients: usize, batch: usize) -> Value {
+    json!({"events": events, "clients": clients, "batch": batch})
+}
