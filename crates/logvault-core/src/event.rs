@@ -1,8 +1,7 @@
 //! Events as accepted ([`NewEvent`]) and as stored ([`StoredEvent`]), and the canonical bytes
 //! every leaf hash covers (see `docs/INTEGRITY.md`).
 
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::{Map, Value};
 
 use crate::{AccountId, Micros};
 
@@ -66,6 +65,8 @@ pub struct NewEvent {
     pub account_id: AccountId,
     /// The client's id, or a server-assigned UUIDv7.
     pub event_id: String,
+    /// Whether the client chose `event_id` (only then can it repeat an earlier event).
+    pub id_from_client: bool,
     /// The client's claimed time; kept, never used for ordering.
     pub occurred_at: Option<Micros>,
     /// The event's own fields (everything but id, account and times) as canonical JSON.
@@ -103,29 +104,33 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// The bytes the leaf hash covers: compact JSON, keys sorted, of every stored field.
+    /// The bytes the leaf hash covers: compact JSON, keys sorted, of every stored field
+    /// (see `docs/INTEGRITY.md`). `body` is already canonical JSON (compact, keys sorted, as
+    /// produced by validation), so it is embedded as is instead of being parsed again.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let body: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
-        let canonical = json!({
-            "account_id": self.account_id,
-            "account_seq": self.account_seq,
-            "body": body,
-            "id": self.event_id,
-            "kind": self.kind.as_str(),
-            "nonce": hex::encode(self.nonce),
-            "occurred_at": self.occurred_at.map(Micros::to_rfc3339),
-            "received_at": self.received_at.to_rfc3339(),
-            "seq": self.seq,
-        });
-        serde_json::to_vec(&canonical).unwrap_or_default()
+        let text = |value: &str| Value::String(value.to_string()).to_string();
+        let occurred_at = self
+            .occurred_at
+            .map_or_else(|| "null".to_string(), |at| text(&at.to_rfc3339()));
+        format!(
+            "{{\"account_id\":{},\"account_seq\":{},\"body\":{},\"id\":{},\"kind\":\"{}\",\
+             \"nonce\":\"{}\",\"occurred_at\":{},\"received_at\":\"{}\",\"seq\":{}}}",
+            text(&self.account_id),
+            self.account_seq,
+            self.body,
+            text(&self.event_id),
+            self.kind.as_str(),
+            hex::encode(self.nonce),
+            occurred_at,
+            self.received_at.to_rfc3339(),
+            self.seq,
+        )
+        .into_bytes()
     }
 
     /// SHA-256(0x00 ‖ canonical bytes), as RFC 6962 defines a leaf.
     pub fn compute_leaf_hash(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        hasher.update([0u8]);
-        hasher.update(self.canonical_bytes());
-        hasher.finalize().into()
+        crate::merkle::leaf_hash(&self.canonical_bytes())
     }
 
     /// The event as the API returns it: its own fields plus the stored ones.
@@ -150,4 +155,44 @@ impl StoredEvent {
 /// A new UUIDv7 for events sent without an id.
 pub fn new_event_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The hand-built canonical bytes must equal serde_json's sorted, compact rendering of
+    /// the same fields; otherwise independent verifiers could not recompute leaf hashes.
+    #[test]
+    fn canonical_bytes_equal_sorted_compact_json() {
+        let bodies = [
+            r#"{"action":"user.login","actor":{"id":"u\"1"},"outcome":"success"}"#,
+            r#"{"message":"naïve \u0001 ✓","metadata":{"a":[1,2.5,null,true]},"source":"sdk"}"#,
+        ];
+        for (body, occurred_at) in bodies.into_iter().zip([None, Some(Micros(1))]) {
+            let event = StoredEvent {
+                seq: 7,
+                account_seq: 3,
+                kind: EventKind::Threat,
+                account_id: "mer_\"x".into(),
+                event_id: "id/ü".into(),
+                received_at: Micros(1_764_000_000_123_456),
+                occurred_at,
+                body: body.into(),
+                nonce: [0xab; 16],
+                leaf_hash: [0; 32],
+            };
+            let body_value: Value = serde_json::from_str(body).expect("body");
+            let expected = json!({
+                "account_id": event.account_id, "account_seq": 3, "body": body_value,
+                "id": event.event_id, "kind": "threat", "nonce": hex::encode([0xab; 16]),
+                "occurred_at": occurred_at.map(Micros::to_rfc3339),
+                "received_at": "2025-11-24T16:00:00.123456Z", "seq": 7,
+            });
+            let canonical = String::from_utf8(event.canonical_bytes()).expect("utf-8");
+            assert_eq!(canonical, expected.to_string());
+        }
+    }
 }

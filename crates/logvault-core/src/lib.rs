@@ -2,8 +2,10 @@
 //! validation, API keys, timestamps and leaf hashing. Nothing here does IO.
 
 pub mod account;
+pub mod checkpoint;
 pub mod event;
 pub mod key;
+pub mod merkle;
 pub mod metrics;
 pub mod principal;
 pub mod time;

@@ -180,6 +180,7 @@ pub fn validate_event(
     Ok(NewEvent {
         kind,
         account_id: account_id.unwrap_or_else(|| AccountId::from(default_account)),
+        id_from_client: event_id.is_some(),
         event_id: event_id.unwrap_or_else(new_event_id),
         occurred_at,
         body: Value::Object(body).to_string(),

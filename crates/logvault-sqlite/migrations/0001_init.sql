@@ -26,13 +26,32 @@ CREATE TABLE api_keys (
     revoked_at  INTEGER
 ) STRICT;
 
--- One row: how many events the log holds and the last received_at handed out.
+-- One row: how many events the log holds, the last received_at handed out, and the Merkle
+-- frontier (the perfect-subtree roots of the current tree), all advanced in the transaction
+-- that inserts events.
 CREATE TABLE log_head (
     id               INTEGER PRIMARY KEY CHECK (id = 1),
     size             INTEGER NOT NULL,
-    last_received_at INTEGER NOT NULL
+    last_received_at INTEGER NOT NULL,
+    frontier         BLOB NOT NULL
 ) STRICT;
-INSERT INTO log_head (id, size, last_received_at) VALUES (1, 0, 0);
+INSERT INTO log_head (id, size, last_received_at, frontier)
+VALUES (1, 0, 0, X'010000000000000000');
+
+-- Roots of every complete, aligned block of 256 leaves, so proofs read one row per block
+-- instead of 256 leaf hashes.
+CREATE TABLE merkle_blocks (
+    block INTEGER PRIMARY KEY,
+    root  BLOB NOT NULL
+) STRICT;
+
+-- Signed tree heads (C2SP tlog-checkpoint notes). One root per size, forever.
+CREATE TABLE checkpoints (
+    size      INTEGER PRIMARY KEY,
+    root      BLOB NOT NULL,
+    note      TEXT NOT NULL,
+    signed_at INTEGER NOT NULL
+) STRICT;
 
 CREATE TABLE events (
     seq          INTEGER PRIMARY KEY,
@@ -63,6 +82,14 @@ CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
+CREATE TRIGGER merkle_blocks_no_update BEFORE UPDATE ON merkle_blocks
+BEGIN SELECT RAISE(ABORT, 'merkle blocks are append-only: UPDATE refused'); END;
+CREATE TRIGGER merkle_blocks_no_delete BEFORE DELETE ON merkle_blocks
+BEGIN SELECT RAISE(ABORT, 'merkle blocks are append-only: DELETE refused'); END;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: UPDATE refused'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: DELETE refused'); END;
 CREATE TRIGGER log_head_no_delete BEFORE DELETE ON log_head
 BEGIN SELECT RAISE(ABORT, 'the log head cannot be deleted'); END;
 CREATE TRIGGER accounts_no_delete BEFORE DELETE ON accounts

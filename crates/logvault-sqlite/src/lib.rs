@@ -7,6 +7,7 @@ mod ceiling;
 mod pool;
 mod read;
 mod schema;
+mod tree;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -15,10 +16,11 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use logvault_core::account::NewAccount;
+use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, NewEvent, Scope};
 use logvault_store::{
-    EventQuery, IngestOutcome, KeyRecord, Lookup, Page, Store, StoreError, StoreMetrics,
-    StoreResult, TrendQuery, TrendRow,
+    EventQuery, IngestOutcome, KeyRecord, LogHead, Lookup, Page, ScannedEvent, Store, StoreError,
+    StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -236,6 +238,64 @@ impl Store for SqliteStore {
 
     async fn log_size(&self) -> StoreResult<u64> {
         self.readers.run(read::log_size).await
+    }
+
+    async fn log_head(&self) -> StoreResult<LogHead> {
+        self.readers.run(tree::log_head).await
+    }
+
+    async fn scan(
+        &self,
+        scope: &Scope,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<ScannedEvent>> {
+        let scope = scope.clone();
+        self.readers
+            .run(move |connection| read::scan(connection, &scope, after_seq, limit))
+            .await
+    }
+
+    async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>> {
+        self.readers
+            .run(move |connection| tree::blocks(connection, from_block, limit))
+            .await
+    }
+
+    async fn inclusion_proof(
+        &self,
+        scope: &Scope,
+        seq: u64,
+        tree_size: u64,
+    ) -> StoreResult<Option<Vec<Hash>>> {
+        let scope = scope.clone();
+        self.readers
+            .run(move |connection| tree::inclusion(connection, &scope, seq, tree_size))
+            .await
+    }
+
+    async fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreResult<Vec<Hash>> {
+        self.readers
+            .run(move |connection| tree::consistency(connection, old_size, new_size))
+            .await
+    }
+
+    async fn add_checkpoint(&self, checkpoint: StoredCheckpoint) -> StoreResult<()> {
+        self.with_admin(move |connection| tree::add_checkpoint(connection, &checkpoint))
+            .await
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        self.readers
+            .run(|connection| tree::checkpoints(connection, true))
+            .await
+            .map(|mut all| all.pop())
+    }
+
+    async fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>> {
+        self.readers
+            .run(|connection| tree::checkpoints(connection, false))
+            .await
     }
 
     async fn ready(&self) -> StoreResult<()> {

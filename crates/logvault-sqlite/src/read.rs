@@ -1,12 +1,18 @@
 //! Scoped reads: event pages, lookups by id and trend counts. The scope clause is added
 //! here, once, for every query.
 
+use logvault_core::event::IndexFields;
 use logvault_core::{EventKind, Micros, Scope, StoredEvent};
-use logvault_store::{EventQuery, Lookup, Page, StoreResult, TrendGroup, TrendQuery, TrendRow};
+use logvault_store::{
+    EventQuery, Lookup, Page, ScannedEvent, StoreResult, TrendGroup, TrendQuery, TrendRow,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use crate::backend;
+
+/// Leaves per stored Merkle block (`merkle_blocks`).
+pub(crate) const BLOCK_LEAVES: u64 = 256;
 
 /// The columns [`event_from_row`] reads, in order.
 pub(crate) const EVENT_COLUMNS: &str = "seq, kind, account_id, account_seq, event_id, received_at, occurred_at, nonce, leaf_hash, body";
@@ -180,6 +186,51 @@ pub(crate) fn trends(
                 bucket: Micros(row.get(0)?),
                 key: row.get(1)?,
                 count: row.get(2)?,
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(backend)
+}
+
+/// Events after `after_seq` in `seq` order, with their index columns.
+pub(crate) fn scan(
+    connection: &Connection,
+    scope: &Scope,
+    after_seq: u64,
+    limit: usize,
+) -> StoreResult<Vec<ScannedEvent>> {
+    let mut sql = format!(
+        "SELECT {EVENT_COLUMNS}, action, outcome, actor_id, ip, request_id, error_type, source, \
+         version, environment FROM events WHERE seq > ?"
+    );
+    let mut values = vec![Value::Integer(i64::try_from(after_seq).unwrap_or(i64::MAX))];
+    scope_clause(scope, "account_id", &mut sql, &mut values);
+    sql.push_str(" ORDER BY seq LIMIT ?");
+    values.push(Value::Integer(limit as i64));
+    let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(values), |row| {
+            let ip: Option<Vec<u8>> = row.get(13)?;
+            Ok(ScannedEvent {
+                event: event_from_row(row)?,
+                index: IndexFields {
+                    action: row.get(10)?,
+                    outcome: row.get(11)?,
+                    actor_id: row.get(12)?,
+                    // A malformed stored address must be reported, not hidden: keep what
+                    // can be kept and let verification compare.
+                    ip: ip.map(|bytes| {
+                        let mut address = [0xff; 16];
+                        let n = bytes.len().min(16);
+                        address[..n].copy_from_slice(&bytes[..n]);
+                        address
+                    }),
+                    request_id: row.get(14)?,
+                    error_type: row.get(15)?,
+                    source: row.get(16)?,
+                    version: row.get(17)?,
+                    environment: row.get(18)?,
+                },
             })
         })
         .map_err(backend)?;

@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use logvault_core::event::IndexFields;
+use logvault_core::merkle::{Frontier, Hash, node_hash};
 use logvault_core::{Micros, NewEvent, StoredEvent};
 use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use crate::read::kind_code;
+use crate::read::{BLOCK_LEAVES, kind_code};
 
 /// One ingest request waiting for the writer.
 pub(crate) struct WriteJob {
@@ -23,10 +24,11 @@ pub(crate) struct WriteJob {
 }
 
 /// The log head as the writer advances it inside a transaction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Head {
     size: u64,
     last_received_at: Micros,
+    frontier: Frontier,
 }
 
 /// Why one job of a batch failed.
@@ -109,22 +111,13 @@ fn commit(
 ) -> rusqlite::Result<Vec<StoreResult<Vec<IngestOutcome>>>> {
     let transaction =
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut head = transaction.query_row(
-        "SELECT size, last_received_at FROM log_head WHERE id = 1",
-        [],
-        |row| {
-            Ok(Head {
-                size: row.get(0)?,
-                last_received_at: Micros(row.get(1)?),
-            })
-        },
-    )?;
+    let mut head = read_head(&transaction)?;
     // One clock reading per batch; never behind the last one handed out.
     let now = Micros::now().max(head.last_received_at);
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         transaction.execute_batch("SAVEPOINT job")?;
-        let before = head;
+        let before = head.clone();
         match append(&transaction, &job.events, &mut head, now) {
             Ok(outcomes) => {
                 transaction.execute_batch("RELEASE job")?;
@@ -139,8 +132,8 @@ fn commit(
         }
     }
     transaction.execute(
-        "UPDATE log_head SET size = ?1, last_received_at = ?2 WHERE id = 1",
-        params![head.size, head.last_received_at.0],
+        "UPDATE log_head SET size = ?1, last_received_at = ?2, frontier = ?3 WHERE id = 1",
+        params![head.size, head.last_received_at.0, head.frontier.to_bytes()],
     )?;
     transaction.commit()?;
     Ok(results)
@@ -158,7 +151,13 @@ fn append(
         .map_err(|e| JobError::Rejected(StoreError::Backend(e.to_string())))?;
     let mut outcomes = Vec::with_capacity(events.len());
     for (index, (event, nonce)) in events.iter().zip(nonces.chunks_exact(16)).enumerate() {
-        if let Some(existing) = existing(transaction, event)? {
+        // A server-assigned UUIDv7 is new by construction; only client ids can repeat.
+        let earlier = if event.id_from_client {
+            existing(transaction, event)?
+        } else {
+            None
+        };
+        if let Some(existing) = earlier {
             if existing.kind != event.kind
                 || existing.body != event.body
                 || existing.occurred_at != event.occurred_at
@@ -200,9 +199,54 @@ fn append(
         };
         stored.leaf_hash = stored.compute_leaf_hash();
         insert_event(transaction, &stored, &event.index)?;
+        if stored.seq % BLOCK_LEAVES == 0 {
+            transaction
+                .prepare_cached("INSERT INTO merkle_blocks (block, root) VALUES (?1, ?2)")?
+                .execute(params![
+                    stored.seq / BLOCK_LEAVES - 1,
+                    completed_block_root(&head.frontier, &stored.leaf_hash)
+                ])?;
+        }
+        head.frontier.push(stored.leaf_hash);
         outcomes.push(outcome(&stored, false));
     }
     Ok(outcomes)
+}
+
+/// Reads the log head, checking that the frontier agrees with the size.
+fn read_head(transaction: &Transaction<'_>) -> rusqlite::Result<Head> {
+    let (size, last_received_at, frontier): (u64, i64, Vec<u8>) = transaction.query_row(
+        "SELECT size, last_received_at, frontier FROM log_head WHERE id = 1",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    let frontier = Frontier::from_bytes(&frontier)
+        .ok()
+        .filter(|frontier| frontier.size() == size)
+        .ok_or_else(|| {
+            rusqlite::Error::InvalidColumnType(
+                2,
+                "log_head.frontier does not match size".into(),
+                rusqlite::types::Type::Blob,
+            )
+        })?;
+    Ok(Head {
+        size,
+        last_received_at: Micros(last_received_at),
+        frontier,
+    })
+}
+
+/// The root of the 256-leaf block that `leaf` completes. Before the push the frontier's
+/// size ends in eight 1-bits, so its eight smallest nodes are the left siblings, from level 0
+/// up, of the path from `leaf` to the block root.
+fn completed_block_root(frontier: &Frontier, leaf: &Hash) -> Hash {
+    frontier
+        .nodes()
+        .iter()
+        .rev()
+        .take(8)
+        .fold(*leaf, |right, left| node_hash(left, &right))
 }
 
 /// Inserts one fully sequenced event row.

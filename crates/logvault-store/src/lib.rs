@@ -9,6 +9,8 @@ mod query;
 
 use async_trait::async_trait;
 use logvault_core::account::NewAccount;
+use logvault_core::event::IndexFields;
+use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, Micros, NewEvent, Permissions, Role, Scope, StoredEvent};
 
 pub use metrics::StoreMetrics;
@@ -103,6 +105,37 @@ pub enum Lookup {
     Ambiguous,
 }
 
+/// The size and root of the whole log, as of the last commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogHead {
+    /// Events in the log.
+    pub size: u64,
+    /// RFC 6962 root over every leaf hash.
+    pub root: Hash,
+}
+
+/// A signed tree head as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size it commits to.
+    pub size: u64,
+    /// Root at that size.
+    pub root: Hash,
+    /// The whole signed note (C2SP tlog-checkpoint in a signed-note).
+    pub note: String,
+    /// When it was signed.
+    pub signed_at: Micros,
+}
+
+/// An event with the index columns stored beside it, for verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScannedEvent {
+    /// The event.
+    pub event: StoredEvent,
+    /// The filter columns as stored (they must agree with the body).
+    pub index: IndexFields,
+}
+
 /// Persistent storage for accounts, keys and the append-only event log.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -139,6 +172,36 @@ pub trait Store: Send + Sync {
     async fn trends(&self, scope: &Scope, query: &TrendQuery) -> StoreResult<Vec<TrendRow>>;
     /// Number of events in the whole log.
     async fn log_size(&self) -> StoreResult<u64>;
+    /// Size and Merkle root of the whole log.
+    async fn log_head(&self) -> StoreResult<LogHead>;
+    /// Events in `scope` with `seq > after_seq`, in `seq` order, with their stored index
+    /// columns: the input of verification.
+    async fn scan(
+        &self,
+        scope: &Scope,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<ScannedEvent>>;
+    /// Stored roots of complete 256-leaf blocks from `from_block` on, in order.
+    async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>>;
+
+    /// The RFC 9162 inclusion proof of the event at `seq` in the tree of `tree_size`
+    /// leaves, or `None` when that event is not in `scope`.
+    async fn inclusion_proof(
+        &self,
+        scope: &Scope,
+        seq: u64,
+        tree_size: u64,
+    ) -> StoreResult<Option<Vec<Hash>>>;
+    /// The RFC 9162 consistency proof between two tree sizes (hashes only, no event data).
+    async fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreResult<Vec<Hash>>;
+    /// Stores a signed checkpoint. Storing the same one again is a no-op; a different root for
+    /// a size already checkpointed is refused.
+    async fn add_checkpoint(&self, checkpoint: StoredCheckpoint) -> StoreResult<()>;
+    /// The checkpoint with the largest size.
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
+    /// Every checkpoint, by size.
+    async fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>>;
 
     /// Whether the store can serve requests now.
     async fn ready(&self) -> StoreResult<()>;

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use logvault_core::Micros;
 use logvault_sqlite::{DB_FILE, SqliteConfig, SqliteStore};
-use logvault_store::{Store, StoreError, conformance};
+use logvault_store::{Store, StoreError, StoredCheckpoint, conformance};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -18,10 +19,20 @@ async fn conformance_suite() {
 async fn triggers_refuse_update_and_delete() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path(), SqliteConfig::default()).expect("open");
+    let mut batch = vec![conformance::audit("platform", Some("e1"), json!({}))];
+    batch.extend((1..256).map(|_| conformance::audit("platform", None, json!({}))));
     store
-        .ingest(vec![conformance::audit("platform", Some("e1"), json!({}))])
+        .ingest(batch)
         .await
-        .expect("ingest");
+        .expect("ingest a whole Merkle block");
+    let head = store.log_head().await.expect("head");
+    let checkpoint = StoredCheckpoint {
+        size: head.size,
+        root: head.root,
+        note: "note".into(),
+        signed_at: Micros::now(),
+    };
+    store.add_checkpoint(checkpoint).await.expect("checkpoint");
     let connection = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("raw connection");
     let statements = [
         ("UPDATE events SET body = '{}' WHERE seq = 1", "append-only"),
@@ -29,6 +40,8 @@ async fn triggers_refuse_update_and_delete() {
         ("DELETE FROM events WHERE seq = 1", "append-only"),
         ("DELETE FROM events", "append-only"),
         ("DELETE FROM log_head", "cannot be deleted"),
+        ("DELETE FROM merkle_blocks", "append-only"),
+        ("DELETE FROM checkpoints", "append-only"),
         (
             "DELETE FROM accounts WHERE id = 'platform'",
             "never deleted",

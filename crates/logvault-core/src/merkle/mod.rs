@@ -1,0 +1,61 @@
+//! RFC 6962 / RFC 9162 Merkle tree hashing over SHA-256: leaf and node hashes, tree roots, a
+//! compact frontier a store keeps in its log-head row, and inclusion and consistency proofs.
+//!
+//! Everything here is pure: proofs read leaf hashes through [`LeafSource`], which a store
+//! implements over its own rows.
+
+mod frontier;
+mod prove;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod vectors;
+
+use sha2::{Digest, Sha256};
+
+pub use frontier::{Frontier, FrontierError};
+pub use prove::{LeafSource, ProveError, consistency_proof, inclusion_proof};
+pub use verify::{ProofError, verify_consistency, verify_inclusion};
+
+/// A SHA-256 digest: a leaf hash, an interior node hash or a tree root.
+pub type Hash = [u8; 32];
+
+/// The RFC 6962 leaf hash: SHA-256(0x00 ‖ data).
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update([0x00]);
+    hasher.update(data);
+    hasher.finalize().into()
+}
+
+/// The RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right).
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update([0x01]);
+    hasher.update(left);
+    hasher.update(right);
+    hasher.finalize().into()
+}
+
+/// The root of the empty tree: SHA-256 of the empty string.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// `MTH(D[n])`: the root of the tree whose leaves have these hashes.
+pub fn root_of(leaves: &[Hash]) -> Hash {
+    let mut frontier = Frontier::new();
+    for leaf in leaves {
+        frontier.push(*leaf);
+    }
+    frontier.root()
+}
+
+/// The largest power of two strictly below `n`, for `n >= 2`: where RFC 6962 splits a tree
+/// of `n` leaves into a perfect left subtree and the rest.
+fn split_point(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1 << (63 - (n - 1).leading_zeros())
+}
