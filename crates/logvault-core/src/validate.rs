@@ -165,10 +165,10 @@ pub fn validate_event(
     if let Some(metadata) = object.get("metadata") {
         checker.metadata(metadata);
     }
-    let index_fields = match kind {
+    match kind {
         EventKind::Audit => checker.audit(object),
         EventKind::Threat => checker.threat(object),
-    };
+    }
 
     if !checker.problems.is_empty() {
         return Err(checker.problems);
@@ -183,8 +183,8 @@ pub fn validate_event(
         id_from_client: event_id.is_some(),
         event_id: event_id.unwrap_or_else(new_event_id),
         occurred_at,
+        index: IndexFields::from_body(kind, &body),
         body: Value::Object(body).to_string(),
-        index: index_fields,
         demo_received_at: None,
     })
 }
@@ -344,7 +344,7 @@ impl Checker<'_> {
         }
     }
 
-    fn audit(&mut self, object: &Map<String, Value>) -> IndexFields {
+    fn audit(&mut self, object: &Map<String, Value>) {
         let max = self.limits.max_string_bytes;
         let action = self.string(object, "", "action", true, 128);
         if let Some(action) = &action {
@@ -355,11 +355,10 @@ impl Checker<'_> {
                 self.problem("action", "must be letters, digits and . _ - : only");
             }
         }
-        let outcome = self.one_of(object, "", "outcome", true, &["success", "failure"]);
+        self.one_of(object, "", "outcome", true, &["success", "failure"]);
         self.string(object, "", "reason", false, 256);
-        let mut actor_id = None;
         if let Some(actor) = self.nested(object, "actor", true, &["id", "type", "name"]) {
-            actor_id = self.string(actor, "actor.", "id", true, 256);
+            self.string(actor, "actor.", "id", true, 256);
             self.one_of(
                 actor,
                 "actor.",
@@ -369,35 +368,24 @@ impl Checker<'_> {
             );
             self.string(actor, "actor.", "name", false, 256);
         }
-        let mut ip = None;
         if let Some(origin) = self.nested(object, "origin", false, &["ip", "user_agent"]) {
-            if let Some(text) = self.string(origin, "origin.", "ip", false, 64) {
-                match text.parse::<IpAddr>() {
-                    Ok(addr) => ip = Some(ip_bytes(addr)),
-                    Err(_) => self.problem("origin.ip", "must be an IPv4 or IPv6 address"),
-                }
+            let ip = self.string(origin, "origin.", "ip", false, 64);
+            if ip.is_some_and(|text| text.parse::<IpAddr>().is_err()) {
+                self.problem("origin.ip", "must be an IPv4 or IPv6 address");
             }
             self.string(origin, "origin.", "user_agent", false, max);
         }
-        let request_id = self.string(object, "", "request_id", false, 256);
-        IndexFields {
-            action,
-            outcome,
-            actor_id,
-            ip,
-            request_id,
-            ..IndexFields::default()
-        }
+        self.string(object, "", "request_id", false, 256);
     }
 
-    fn threat(&mut self, object: &Map<String, Value>) -> IndexFields {
+    fn threat(&mut self, object: &Map<String, Value>) {
         let max = self.limits.max_string_bytes;
-        let source = self.one_of(object, "", "source", true, &["sdk", "api"]);
-        let error_type = self.string(object, "", "error_type", true, 256);
+        self.one_of(object, "", "source", true, &["sdk", "api"]);
+        self.string(object, "", "error_type", true, 256);
         self.string(object, "", "error_code", false, 256);
         self.string(object, "", "message", true, max);
-        let version = self.string(object, "", "version", false, 256);
-        let environment = self.string(object, "", "environment", false, 64);
+        self.string(object, "", "version", false, 256);
+        self.string(object, "", "environment", false, 64);
         if let Some(sdk) = self.nested(object, "sdk", false, &["name", "platform"]) {
             self.string(sdk, "sdk.", "name", false, 256);
             self.string(sdk, "sdk.", "platform", false, 256);
@@ -413,13 +401,6 @@ impl Checker<'_> {
         }
         let stacktrace_limit = self.limits.max_stacktrace_bytes;
         self.string(object, "", "stacktrace", false, stacktrace_limit);
-        IndexFields {
-            error_type,
-            source,
-            version,
-            environment,
-            ..IndexFields::default()
-        }
     }
 }
 

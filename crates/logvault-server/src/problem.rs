@@ -58,6 +58,9 @@ pub enum ApiError {
     /// The cursor was not produced by this service.
     #[error("the cursor is not valid; start again from the first page")]
     InvalidCursor,
+    /// The event is newer than the latest signed checkpoint.
+    #[error("no signed checkpoint covers this event yet; retry in a few seconds or pass tree_size")]
+    NotCheckpointed,
     /// The write queue is full.
     #[error("the service is busy; retry shortly")]
     Overloaded,
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::TooManyEvents { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-many-events"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query"),
             ApiError::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid-cursor"),
+            ApiError::NotCheckpointed => (StatusCode::CONFLICT, "not-checkpointed"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

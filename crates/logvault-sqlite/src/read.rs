@@ -11,8 +11,10 @@ use rusqlite::{Connection, Row, params_from_iter};
 
 use crate::backend;
 
-/// Leaves per stored Merkle block (`merkle_blocks`).
-pub(crate) const BLOCK_LEAVES: u64 = 256;
+/// Tree levels per stored Merkle block (`merkle_blocks`).
+pub(crate) const BLOCK_LEVELS: u32 = 8;
+/// Leaves per stored Merkle block.
+pub(crate) const BLOCK_LEAVES: u64 = 1 << BLOCK_LEVELS;
 
 /// The columns [`event_from_row`] reads, in order.
 pub(crate) const EVENT_COLUMNS: &str = "seq, kind, account_id, account_seq, event_id, received_at, occurred_at, nonce, leaf_hash, body";

@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use logvault_core::event::IndexFields;
-use logvault_core::merkle::{Frontier, Hash, node_hash};
+use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{Micros, NewEvent, StoredEvent};
 use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use crate::read::{BLOCK_LEAVES, kind_code};
+use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, kind_code};
 
 /// One ingest request waiting for the writer.
 pub(crate) struct WriteJob {
@@ -199,13 +199,11 @@ fn append(
         };
         stored.leaf_hash = stored.compute_leaf_hash();
         insert_event(transaction, &stored, &event.index)?;
-        if stored.seq % BLOCK_LEAVES == 0 {
+        if let Some(root) = completed_subtree_root(&head.frontier, &stored.leaf_hash, BLOCK_LEVELS)
+        {
             transaction
                 .prepare_cached("INSERT INTO merkle_blocks (block, root) VALUES (?1, ?2)")?
-                .execute(params![
-                    stored.seq / BLOCK_LEAVES - 1,
-                    completed_block_root(&head.frontier, &stored.leaf_hash)
-                ])?;
+                .execute(params![stored.seq / BLOCK_LEAVES - 1, root])?;
         }
         head.frontier.push(stored.leaf_hash);
         outcomes.push(outcome(&stored, false));
@@ -235,18 +233,6 @@ fn read_head(transaction: &Transaction<'_>) -> rusqlite::Result<Head> {
         last_received_at: Micros(last_received_at),
         frontier,
     })
-}
-
-/// The root of the 256-leaf block that `leaf` completes. Before the push the frontier's
-/// size ends in eight 1-bits, so its eight smallest nodes are the left siblings, from level 0
-/// up, of the path from `leaf` to the block root.
-fn completed_block_root(frontier: &Frontier, leaf: &Hash) -> Hash {
-    frontier
-        .nodes()
-        .iter()
-        .rev()
-        .take(8)
-        .fold(*leaf, |right, left| node_hash(left, &right))
 }
 
 /// Inserts one fully sequenced event row.

@@ -58,6 +58,8 @@ pub(crate) enum KeysCommand {
     List(StorageOnly),
     /// Revoke a key by its id; it stops working at once.
     Revoke(RevokeKeyArgs),
+    /// Print the public key that verifies this deployment's checkpoints.
+    Public(PublicKeyArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -83,6 +85,14 @@ pub(crate) struct CreateKeyArgs {
     name: Option<String>,
     #[command(flatten)]
     storage: StorageArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublicKeyArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(flatten)]
+    signing: crate::signing::SigningArgs,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +180,18 @@ pub(crate) async fn create_key(
     permissions: Permissions,
     name: Option<String>,
 ) -> anyhow::Result<(KeyRecord, String)> {
+    let (record, token) = new_key(role, account, permissions, name)?;
+    store_key(store, &record).await?;
+    Ok((record, token))
+}
+
+/// A fresh key and its token, not yet stored.
+pub(crate) fn new_key(
+    role: Role,
+    account: Option<String>,
+    permissions: Permissions,
+    name: Option<String>,
+) -> anyhow::Result<(KeyRecord, String)> {
     let account_id = match (role, account) {
         (Role::Admin, None) => PLATFORM_ACCOUNT.to_string(),
         (Role::Admin, Some(_)) => {
@@ -189,10 +211,15 @@ pub(crate) async fn create_key(
         created_at: Micros::now(),
         revoked_at: None,
     };
-    store.create_key(record.clone()).await?;
-    let metadata = json!({"key_id": record.key_id, "role": role, "permissions": permissions});
-    record_change(store, &record.account_id, "api_key.created", metadata).await?;
     Ok((record, generated.token))
+}
+
+/// Stores a key and records its creation on the account it belongs to.
+pub(crate) async fn store_key(store: &dyn Store, record: &KeyRecord) -> anyhow::Result<()> {
+    store.create_key(record.clone()).await?;
+    let metadata =
+        json!({"key_id": record.key_id, "role": record.role, "permissions": record.permissions});
+    record_change(store, &record.account_id, "api_key.created", metadata).await
 }
 
 fn key_json(record: &KeyRecord) -> Value {
@@ -222,6 +249,11 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let mut output = key_json(&record);
             output["key"] = token.into();
             print(&output);
+        }
+        KeysCommand::Public(args) => {
+            let dir = args.storage.dir();
+            let signer = args.signing.load_or_create(&dir)?;
+            println!("{}", signer.verifier_key().encode());
         }
         KeysCommand::List(args) => {
             let store = args.storage.open()?;

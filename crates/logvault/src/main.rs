@@ -3,9 +3,12 @@
 
 mod admin;
 mod bench;
+mod checkpointer;
 mod demo;
 mod rng;
 mod serve;
+mod signing;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +36,10 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Recompute every hash, the Merkle tree and every checkpoint from storage.
+    Verify(verify::VerifyArgs),
+    /// Check one event against a signed checkpoint offline, without a database.
+    VerifyProof(verify::VerifyProofArgs),
     /// Measure ingest throughput, query latency, memory and storage on this machine.
     Bench(bench::BenchArgs),
 }
@@ -112,6 +119,15 @@ fn init_logging(format: LogFormat) {
     };
 }
 
+/// Turns a check's verdict into the command's result (the details are already printed).
+fn succeeded(ok: bool) -> anyhow::Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("verification failed"))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -130,6 +146,8 @@ fn main() -> ExitCode {
             Command::Accounts(command) => admin::accounts(command).await,
             Command::Keys(command) => admin::keys(command).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Verify(args) => verify::verify(args).await.and_then(succeeded),
+            Command::VerifyProof(args) => verify::verify_proof(args).and_then(succeeded),
         }
     });
     match result {

@@ -10,7 +10,31 @@ use logvault_server::{AppState, ServerConfig};
 use logvault_store::Store;
 use tokio::net::TcpListener;
 
-use crate::{LogFormat, StorageArgs, admin, demo, init_logging};
+use crate::signing::SigningArgs;
+use crate::{LogFormat, StorageArgs, admin, checkpointer, demo, init_logging};
+
+/// A duration given as `5s`, `500ms` or a plain number of seconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seconds(std::time::Duration);
+
+impl From<Seconds> for std::time::Duration {
+    fn from(seconds: Seconds) -> Self {
+        seconds.0
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Seconds, String> {
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(millis) => (millis, 1e-3),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| Seconds(std::time::Duration::from_secs_f64(n * scale)))
+        .ok_or_else(|| format!("{text:?} is not a duration like 5s or 500ms"))
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -22,6 +46,11 @@ pub(crate) struct ServeArgs {
     /// Seed demo accounts, keys and about 50,000 events on first run.
     #[arg(long)]
     demo: bool,
+    /// Seconds between checkpoint signatures while events arrive.
+    #[arg(long, env = "LOGVAULT_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = parse_seconds)]
+    checkpoint_interval: Seconds,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Log format on stderr.
     #[arg(long, env = "LOGVAULT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -48,8 +77,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     println!("logvault listening on http://{address}");
     tracing::info!(%address, data_dir = %data_dir.display(), "serving");
+    let signer = std::sync::Arc::new(args.signing.load_or_create(&data_dir)?);
+    let (stop_checkpoints, stopped) = tokio::sync::watch::channel(false);
+    let checkpoints = checkpointer::spawn(
+        store.clone(),
+        signer,
+        args.checkpoint_interval.into(),
+        stopped,
+    );
     let state = AppState::new(store, ServerConfig::default());
     logvault_server::serve(listener, state, shutdown_signal()).await?;
+    let _ = stop_checkpoints.send(true);
+    checkpoints.await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())
 }
@@ -58,16 +97,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// operator can get in.
 async fn create_initial_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
     let permissions = Permissions::parse("ingest,read,admin").map_err(anyhow::Error::msg)?;
-    let (_, token) = admin::create_key(
-        store,
-        Role::Admin,
-        None,
-        permissions,
-        Some("initial admin".into()),
-    )
-    .await?;
+    let (record, token) =
+        admin::new_key(Role::Admin, None, permissions, Some("initial admin".into()))?;
+    // The file first: if the process dies before the key is stored, the next start finds no
+    // keys and writes a new file, instead of leaving a stored key nobody holds.
     let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
     write_secret_file(&path, &format!("{token}\n"))?;
+    admin::store_key(store, &record).await?;
     println!(
         "initial admin key (shown once, also saved to {}): {token}",
         path.display()
@@ -75,19 +111,26 @@ async fn create_initial_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow:
     Ok(())
 }
 
-/// Writes `contents` to a new file readable only by its owner.
+/// Writes `contents` to `path` readable only by its owner: a new file is created with mode
+/// 0600 and renamed over `path`, so an existing file's looser mode is never reused.
 pub(crate) fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        .open(&temporary)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", temporary.display()))?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
+    std::fs::rename(&temporary, path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }
 

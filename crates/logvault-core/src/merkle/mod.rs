@@ -53,6 +53,19 @@ pub fn root_of(leaves: &[Hash]) -> Hash {
     frontier.root()
 }
 
+/// The root of the aligned perfect subtree of `2^levels` leaves that `leaf` completes when it
+/// is pushed onto `frontier`, or `None` if it completes none. Before such a push the
+/// frontier's size ends in `levels` 1-bits, so its `levels` smallest nodes are the left
+/// siblings, from level 0 up, of the path from `leaf` to that subtree's root.
+pub fn completed_subtree_root(frontier: &Frontier, leaf: &Hash, levels: u32) -> Option<Hash> {
+    let span = 1u64.checked_shl(levels)?;
+    if (frontier.size() + 1) % span != 0 {
+        return None;
+    }
+    let siblings = frontier.nodes().iter().rev().take(levels as usize);
+    Some(siblings.fold(*leaf, |right, left| node_hash(left, &right)))
+}
+
 /// The largest power of two strictly below `n`, for `n >= 2`: where RFC 6962 splits a tree
 /// of `n` leaves into a perfect left subtree and the rest.
 fn split_point(n: u64) -> u64 {

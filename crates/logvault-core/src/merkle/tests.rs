@@ -333,3 +333,19 @@ fn proof_building_refuses_bad_requests_and_passes_source_errors_on() {
     assert_eq!(inclusion_proof(&source, 0, beyond), error);
     assert_eq!(consistency_proof(&source, 3, beyond), error);
 }
+
+#[test]
+fn completed_subtree_roots_match_recomputation() {
+    let leaves: Vec<Hash> = (0u32..600).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    for levels in [0u32, 1, 3, 8] {
+        let span = 1usize << levels;
+        let mut frontier = Frontier::new();
+        for (index, leaf) in leaves.iter().enumerate() {
+            let completed = super::completed_subtree_root(&frontier, leaf, levels);
+            let expected =
+                ((index + 1) % span == 0).then(|| root_of(&leaves[index + 1 - span..=index]));
+            assert_eq!(completed, expected, "levels {levels}, leaf {index}");
+            frontier.push(*leaf);
+        }
+    }
+}

@@ -3,6 +3,7 @@
 mod events;
 mod ingest;
 mod params;
+mod proofs;
 
 use axum::Router;
 use axum::routing::get;
@@ -22,4 +23,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/threat-events/trends", get(events::trends))
         .route("/v1/audit-events/{id}", get(events::get_audit))
         .route("/v1/threat-events/{id}", get(events::get_threat))
+        .route("/v1/checkpoints/latest", get(proofs::latest_checkpoint))
+        .route("/v1/proofs/inclusion", get(proofs::inclusion))
+        .route("/v1/proofs/consistency", get(proofs::consistency))
 }

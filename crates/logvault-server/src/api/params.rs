@@ -77,10 +77,20 @@ impl ListParams {
                 .filter(|limit| (1..=MAX_LIMIT).contains(limit))
                 .ok_or_else(|| ApiError::InvalidQuery(format!("limit must be 1-{MAX_LIMIT}")))?,
         };
-        if self.outcome.as_deref().is_some_and(|o| o != "success" && o != "failure") {
-            return Err(ApiError::InvalidQuery("outcome must be success or failure".into()));
+        if self
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o != "success" && o != "failure")
+        {
+            return Err(ApiError::InvalidQuery(
+                "outcome must be success or failure".into(),
+            ));
         }
-        if self.source.as_deref().is_some_and(|s| s != "sdk" && s != "api") {
+        if self
+            .source
+            .as_deref()
+            .is_some_and(|s| s != "sdk" && s != "api")
+        {
             return Err(ApiError::InvalidQuery("source must be sdk or api".into()));
         }
         let (from, to) = time_range(self.from.as_deref(), self.to.as_deref())?;
