@@ -54,6 +54,9 @@ pub struct IndexFields {
     pub version: Option<String>,
     /// Threat: `environment`.
     pub environment: Option<String>,
+    /// Every string value of the body (not the field names), lower-cased, one per line: what
+    /// the `q` filter searches.
+    pub search_text: String,
 }
 
 impl IndexFields {
@@ -63,7 +66,11 @@ impl IndexFields {
         let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
         let field = |name: &str| text(body.get(name));
         let nested = |outer: &str, inner: &str| text(body.get(outer).and_then(|o| o.get(inner)));
-        match kind {
+        let mut search_text = String::new();
+        for value in body.values() {
+            collect_text(value, &mut search_text);
+        }
+        let fields = match kind {
             EventKind::Audit => IndexFields {
                 action: field("action"),
                 outcome: field("outcome"),
@@ -81,7 +88,24 @@ impl IndexFields {
                 environment: field("environment"),
                 ..IndexFields::default()
             },
+        };
+        IndexFields {
+            search_text,
+            ..fields
         }
+    }
+}
+
+/// Appends every string inside `value`, lower-cased, one per line.
+fn collect_text(value: &Value, out: &mut String) {
+    match value {
+        Value::String(text) => {
+            out.push_str(&text.to_lowercase());
+            out.push('\n');
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_text(item, out)),
+        Value::Object(map) => map.values().for_each(|item| collect_text(item, out)),
+        _ => {}
     }
 }
 

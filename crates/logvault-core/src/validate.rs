@@ -152,6 +152,7 @@ pub fn validate_event(
     };
     let occurred_at = object
         .get("occurred_at")
+        .filter(|value| !value.is_null())
         .and_then(|value| match value.as_str() {
             Some(text) => Micros::parse_rfc3339(text).or_else(|| {
                 checker.problem("occurred_at", "must be an RFC 3339 timestamp");

@@ -71,13 +71,19 @@ impl ViewRecorder {
         if !origin_json.is_empty() {
             event["origin"] = Value::Object(origin_json);
         }
-        let new_event = match validate_event(
-            EventKind::Audit,
-            0,
-            &event,
-            &principal.account_id,
-            &Limits::default(),
-        ) {
+        // A read must never go unrecorded: if the details do not fit, record it without them.
+        let limits = Limits::default();
+        let account = principal.account_id.as_str();
+        let new_event =
+            validate_event(EventKind::Audit, 0, &event, account, &limits).or_else(|problems| {
+                tracing::warn!(
+                    ?problems,
+                    "logs.viewed details did not fit; recording without them"
+                );
+                event["metadata"] = json!({"details_dropped": true});
+                validate_event(EventKind::Audit, 0, &event, account, &limits)
+            });
+        let new_event = match new_event {
             Ok(new_event) => new_event,
             Err(problems) => {
                 tracing::error!(?problems, "a logs.viewed event did not validate");

@@ -72,6 +72,7 @@ CREATE TABLE events (
     source       TEXT,
     version      TEXT,
     environment  TEXT,
+    search_text  TEXT NOT NULL,              -- string values of body, lower-cased, for q=
     body         TEXT NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX events_event_id ON events(event_id, account_id);

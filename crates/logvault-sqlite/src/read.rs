@@ -104,7 +104,7 @@ pub(crate) fn query(
         values.push(Value::Blob(range.high.to_vec()));
     }
     if let Some(text) = &query.text {
-        sql.push_str(" AND instr(lower(body), ?) > 0");
+        sql.push_str(" AND instr(search_text, ?) > 0");
         values.push(Value::Text(text.to_lowercase()));
     }
     if let Some(before) = query.before_seq {
@@ -203,7 +203,7 @@ pub(crate) fn scan(
 ) -> StoreResult<Vec<ScannedEvent>> {
     let mut sql = format!(
         "SELECT {EVENT_COLUMNS}, action, outcome, actor_id, ip, request_id, error_type, source, \
-         version, environment FROM events WHERE seq > ?"
+         version, environment, search_text FROM events WHERE seq > ?"
     );
     let mut values = vec![Value::Integer(i64::try_from(after_seq).unwrap_or(i64::MAX))];
     scope_clause(scope, "account_id", &mut sql, &mut values);
@@ -232,6 +232,7 @@ pub(crate) fn scan(
                     source: row.get(16)?,
                     version: row.get(17)?,
                     environment: row.get(18)?,
+                    search_text: row.get(19)?,
                 },
             })
         })

@@ -245,8 +245,8 @@ pub(crate) fn insert_event(
         .prepare_cached(
             "INSERT INTO events (seq, kind, account_id, account_seq, event_id, received_at, \
              occurred_at, nonce, leaf_hash, action, outcome, actor_id, ip, request_id, \
-             error_type, source, version, environment, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             error_type, source, version, environment, search_text, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?
         .execute(params![
             stored.seq,
@@ -267,6 +267,7 @@ pub(crate) fn insert_event(
             index_fields.source,
             index_fields.version,
             index_fields.environment,
+            index_fields.search_text,
             stored.body,
         ])?;
     Ok(())

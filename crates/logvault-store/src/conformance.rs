@@ -446,7 +446,7 @@ async fn filters(store: &dyn Store) {
         audit(
             "mer_b1",
             Some("f-2"),
-            json!({"origin": {"ip": "2001:db8::1"}}),
+            json!({"origin": {"ip": "2001:db8::1"}, "metadata": {"note": "Überweisung \"hart\""}}),
         ),
         threat(
             "mer_b1",
@@ -499,6 +499,21 @@ async fn filters(store: &dyn Store) {
             EventKind::Audit,
             Box::new(|q| q.text = Some("needle IN A".into())),
             vec!["f-1"],
+        ),
+        (
+            EventKind::Audit,
+            Box::new(|q| q.text = Some("ÜBERWEISUNG".into())),
+            vec!["f-2"],
+        ),
+        (
+            EventKind::Audit,
+            Box::new(|q| q.text = Some("\"hart\"".into())),
+            vec!["f-2"],
+        ),
+        (
+            EventKind::Audit,
+            Box::new(|q| q.text = Some("actor".into())),
+            vec![],
         ),
         (
             EventKind::Threat,

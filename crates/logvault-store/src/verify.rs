@@ -335,7 +335,7 @@ impl<I: Iterator<Item = ExpectedRoot>> State<I> {
 }
 
 fn index_mismatch(derived: &IndexFields, stored: &IndexFields) -> Option<&'static str> {
-    let pairs: [(&'static str, bool); 9] = [
+    let pairs: [(&'static str, bool); 10] = [
         ("action", derived.action == stored.action),
         ("outcome", derived.outcome == stored.outcome),
         ("actor_id", derived.actor_id == stored.actor_id),
@@ -345,6 +345,7 @@ fn index_mismatch(derived: &IndexFields, stored: &IndexFields) -> Option<&'stati
         ("source", derived.source == stored.source),
         ("version", derived.version == stored.version),
         ("environment", derived.environment == stored.environment),
+        ("search_text", derived.search_text == stored.search_text),
     ];
     pairs
         .into_iter()

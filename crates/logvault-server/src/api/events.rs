@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use logvault_core::{EventKind, Micros, Principal};
 use logvault_store::Lookup;
@@ -30,6 +31,12 @@ pub(crate) async fn list_threat(
     query: RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     list(state, reader, origin, query, EventKind::Threat).await
+}
+
+/// The query string as recorded in a `logs.viewed` event: enough to see what was asked,
+/// bounded so the event always fits the metadata limit.
+pub(crate) fn query_summary(raw: Option<&str>) -> String {
+    raw.unwrap_or_default().chars().take(1024).collect()
 }
 
 /// A named account must be in scope; otherwise it is as if it did not exist.
@@ -65,7 +72,7 @@ async fn list(
     let page = state.store.query(&principal.scope(), &query).await?;
     let metadata = json!({
         "kind": kind.as_str(),
-        "query": raw.unwrap_or_default().chars().take(1024).collect::<String>(),
+        "query": query_summary(raw.as_deref()),
         "n_results": page.events.len(),
     });
     state
@@ -88,7 +95,7 @@ pub(crate) async fn get_audit(
     state: State<AppState>,
     reader: Reader,
     origin: RequestOrigin,
-    id: Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     get(state, reader, origin, id, query, EventKind::Audit).await
@@ -98,7 +105,7 @@ pub(crate) async fn get_threat(
     state: State<AppState>,
     reader: Reader,
     origin: RequestOrigin,
-    id: Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     get(state, reader, origin, id, query, EventKind::Threat).await
@@ -108,10 +115,12 @@ async fn get(
     State(state): State<AppState>,
     Reader(principal): Reader,
     origin: RequestOrigin,
-    Path(event_id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
     kind: EventKind,
 ) -> Result<Json<Value>, ApiError> {
+    // An id that is not even valid UTF-8 names no event.
+    let Path(event_id) = id.map_err(|_| ApiError::NotFound)?;
     let params: GetParams = parse_query(raw.as_deref())?;
     let lookup = state
         .store
@@ -152,7 +161,8 @@ pub(crate) async fn trends(
             .or_default()
             .push(json!({"start": row.bucket, "count": row.count}));
     }
-    let metadata = json!({"kind": "threat", "query": raw.unwrap_or_default(), "trends": true});
+    let metadata =
+        json!({"kind": "threat", "query": query_summary(raw.as_deref()), "trends": true});
     state
         .viewed
         .record(&principal, &origin, "logs.viewed", metadata)

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `logvault` binary: the real process, its CLI, and its HTTP API
+//! over real sockets, including kill -9 and SIGTERM mid-ingest.
+
+mod cli;
+mod crash;
+mod demo;
+mod http;
+mod server;
