@@ -26,6 +26,27 @@ CREATE TABLE api_keys (
     revoked_at  INTEGER
 ) STRICT;
 
+-- People who use the Logs page; passwords as argon2id PHC strings.
+CREATE TABLE users (
+    user_id       TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'partner', 'merchant')),
+    account_id    TEXT NOT NULL REFERENCES accounts(id),
+    created_at    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- Signed-in sessions, found by the SHA-256 of the cookie's token.
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(user_id),
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    ended_at   INTEGER
+) STRICT;
+
 -- One row: how many events the log holds, the last received_at handed out, and the Merkle
 -- frontier (the perfect-subtree roots of the current tree), all advanced in the transaction
 -- that inserts events.

@@ -143,39 +143,44 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     })
 }
 
-pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreResult<()> {
-    let transaction = connection
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(backend)?;
-    let kind: Option<String> = transaction
+/// A role must be bound to an account of the matching kind: admin to the platform, partner
+/// to a partner account, merchant to a merchant account.
+pub(crate) fn check_binding(
+    connection: &Connection,
+    role: Role,
+    account_id: &str,
+    what: &str,
+) -> StoreResult<()> {
+    let kind: Option<String> = connection
         .query_row(
             "SELECT kind FROM accounts WHERE id = ?1",
-            [&key.account_id],
+            [account_id],
             |row| row.get(0),
         )
         .optional()
         .map_err(backend)?;
-    let expected = match key.role {
+    let expected = match role {
         Role::Admin => "platform",
         Role::Partner => "partner",
         Role::Merchant => "merchant",
     };
     match kind {
-        None => {
-            return Err(StoreError::Invalid(format!(
-                "account {} does not exist",
-                key.account_id
-            )));
-        }
-        Some(kind) if kind != expected => {
-            return Err(StoreError::Invalid(format!(
-                "a {} key must belong to a {expected} account, but {} is a {kind} account",
-                key.role.as_str(),
-                key.account_id
-            )));
-        }
-        Some(_) => {}
+        None => Err(StoreError::Invalid(format!(
+            "account {account_id} does not exist"
+        ))),
+        Some(kind) if kind != expected => Err(StoreError::Invalid(format!(
+            "a {} {what} must belong to a {expected} account, but {account_id} is a {kind} account",
+            role.as_str()
+        ))),
+        Some(_) => Ok(()),
     }
+}
+
+pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreResult<()> {
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    check_binding(&transaction, key.role, &key.account_id, "key")?;
     transaction
         .execute(
             &format!(

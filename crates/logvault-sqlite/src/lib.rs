@@ -4,6 +4,7 @@
 
 mod accounts;
 mod ceiling;
+mod people;
 mod pool;
 mod read;
 mod schema;
@@ -19,8 +20,9 @@ use logvault_core::account::NewAccount;
 use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, NewEvent, Scope};
 use logvault_store::{
-    EventQuery, IngestOutcome, KeyRecord, LogHead, Lookup, Page, ScannedEvent, Store, StoreError,
-    StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
+    EventQuery, IngestOutcome, KeyRecord, LogHead, Lookup, Page, ScannedEvent, SessionRecord,
+    Store, StoreError, StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
+    UserRecord,
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -174,6 +176,40 @@ impl Store for SqliteStore {
     async fn revoke_key(&self, key_id: &str) -> StoreResult<bool> {
         let key_id = key_id.to_string();
         self.with_admin(move |connection| accounts::revoke_key(connection, &key_id))
+            .await
+    }
+
+    async fn create_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.with_admin(move |connection| people::create_user(connection, &user))
+            .await
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_string();
+        self.readers
+            .run(move |connection| people::user_by_name(connection, &username))
+            .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.readers.run(people::list_users).await
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        self.with_admin(move |connection| people::create_session(connection, &session))
+            .await
+    }
+
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
+        let token_hash = token_hash.to_vec();
+        self.readers
+            .run(move |connection| people::session(connection, &token_hash))
+            .await
+    }
+
+    async fn end_session(&self, token_hash: &[u8]) -> StoreResult<bool> {
+        let token_hash = token_hash.to_vec();
+        self.with_admin(move |connection| people::end_session(connection, &token_hash))
             .await
     }
 

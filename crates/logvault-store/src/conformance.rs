@@ -19,6 +19,7 @@ use crate::{
 pub async fn run_all(store: &dyn Store) {
     accounts(store).await;
     keys(store).await;
+    people(store).await;
     ingest_sequences(store).await;
     idempotency(store).await;
     rejected_requests_store_nothing(store).await;
@@ -225,6 +226,94 @@ async fn keys(store: &dyn Store) {
         .expect("still listed");
     assert!(revoked.revoked_at.is_some());
     assert_eq!(store.key("ffffffffffffffff").await.expect("find"), None);
+}
+
+fn user(name: &str, role: Role, account: &str) -> crate::UserRecord {
+    crate::UserRecord {
+        user_id: format!("usr_{name}"),
+        username: name.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        role,
+        account_id: account.into(),
+        created_at: Micros::now(),
+        disabled: false,
+    }
+}
+
+async fn people(store: &dyn Store) {
+    let users = [
+        user("ada", Role::Admin, "platform"),
+        user("pat", Role::Partner, "par_a"),
+        user("mia", Role::Merchant, "mer_a1"),
+    ];
+    for record in &users {
+        store
+            .create_user(record.clone())
+            .await
+            .expect("create user");
+    }
+    let duplicate = store
+        .create_user(user("ada", Role::Admin, "platform"))
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::AlreadyExists(_))),
+        "{duplicate:?}"
+    );
+    for bad in [
+        user("bob", Role::Merchant, "par_a"),
+        user("bad name", Role::Admin, "platform"),
+        user("", Role::Admin, "platform"),
+    ] {
+        let result = store.create_user(bad.clone()).await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid(_))),
+            "{bad:?}: {result:?}"
+        );
+    }
+    assert_eq!(
+        store.user_by_name("pat").await.expect("find").as_ref(),
+        Some(&users[1])
+    );
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["ada", "mia", "pat"]);
+    assert_eq!(store.user_by_name("nobody").await.expect("find"), None);
+
+    let session = crate::SessionRecord {
+        token_hash: vec![7; 32],
+        user_id: "usr_mia".into(),
+        csrf_token: "csrf".into(),
+        created_at: Micros::now(),
+        expires_at: Micros(Micros::now().0 + 3_600_000_000),
+        ended_at: None,
+    };
+    store
+        .create_session(session.clone())
+        .await
+        .expect("create session");
+    let (found, owner) = store
+        .session(&[7; 32])
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!((found.clone(), owner.username.as_str()), (session, "mia"));
+    assert!(store.end_session(&[7; 32]).await.expect("end"));
+    assert!(
+        !store.end_session(&[7; 32]).await.expect("end twice"),
+        "already ended"
+    );
+    let (ended, _) = store
+        .session(&[7; 32])
+        .await
+        .expect("find")
+        .expect("still there");
+    assert!(ended.ended_at.is_some());
+    assert_eq!(store.session(&[8; 32]).await.expect("find"), None);
 }
 
 async fn ingest_sequences(store: &dyn Store) {

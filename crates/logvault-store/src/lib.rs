@@ -76,6 +76,42 @@ pub struct KeyRecord {
     pub revoked_at: Option<Micros>,
 }
 
+/// A person who signs in to the Logs page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Opaque id (`usr_…`), recorded as the actor of the person's actions.
+    pub user_id: String,
+    /// Sign-in name, unique.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// The role the person acts in.
+    pub role: Role,
+    /// The account the person belongs to (`platform` for admins).
+    pub account_id: String,
+    /// Creation time.
+    pub created_at: Micros,
+    /// Disabled users cannot sign in.
+    pub disabled: bool,
+}
+
+/// A signed-in session. The cookie holds a random token; only its hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the cookie token.
+    pub token_hash: Vec<u8>,
+    /// Whose session it is.
+    pub user_id: String,
+    /// The token every form of this session must carry.
+    pub csrf_token: String,
+    /// Sign-in time.
+    pub created_at: Micros,
+    /// After this the session is void.
+    pub expires_at: Micros,
+    /// Set at sign-out.
+    pub ended_at: Option<Micros>,
+}
+
 /// The result of storing one event of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOutcome {
@@ -155,6 +191,19 @@ pub trait Store: Send + Sync {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
     /// Revokes a key; `false` if there is no such key or it was already revoked.
     async fn revoke_key(&self, key_id: &str) -> StoreResult<bool>;
+
+    /// Stores a new user. Role and account kind must agree; usernames are unique.
+    async fn create_user(&self, user: UserRecord) -> StoreResult<()>;
+    /// Finds a user by sign-in name.
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Every user, by username.
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Stores a new session.
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()>;
+    /// A session by token hash, with its user, whether or not it is still valid.
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
+    /// Ends a session; `false` if there was no open session with that hash.
+    async fn end_session(&self, token_hash: &[u8]) -> StoreResult<bool>;
 
     /// Appends one request's events atomically and durably: on `Ok` every event is committed
     /// (or was already, for duplicates); on `Err` nothing of the request was stored.

@@ -7,7 +7,7 @@ use logvault_core::validate::{Limits, validate_event};
 use logvault_core::{
     AccountKind, EventKind, Micros, PLATFORM_ACCOUNT, Permissions, Role, Scope, key,
 };
-use logvault_store::{KeyRecord, Store};
+use logvault_store::{KeyRecord, Store, UserRecord};
 use serde_json::{Value, json};
 
 use crate::StorageArgs;
@@ -46,6 +46,32 @@ pub(crate) struct CreateAccountArgs {
     /// A chosen id (default: generated, `par_…` or `mer_…`).
     #[arg(long)]
     id: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UsersCommand {
+    /// Create a person who signs in to the Logs page.
+    Create(CreateUserArgs),
+    /// List users (never their password hashes).
+    List(StorageOnly),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateUserArgs {
+    /// Sign-in name.
+    #[arg(long)]
+    username: String,
+    /// admin, partner or merchant.
+    #[arg(long)]
+    role: RoleArg,
+    /// The partner or merchant account (not for admins).
+    #[arg(long)]
+    account: Option<String>,
+    /// Read the password from the first line of stdin instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
     #[command(flatten)]
     storage: StorageArgs,
 }
@@ -192,14 +218,7 @@ pub(crate) fn new_key(
     permissions: Permissions,
     name: Option<String>,
 ) -> anyhow::Result<(KeyRecord, String)> {
-    let account_id = match (role, account) {
-        (Role::Admin, None) => PLATFORM_ACCOUNT.to_string(),
-        (Role::Admin, Some(_)) => {
-            anyhow::bail!("admin keys belong to the platform; drop --account")
-        }
-        (_, Some(account)) => account,
-        (_, None) => anyhow::bail!("{} keys need --account", role.as_str()),
-    };
+    let account_id = bind_account(role, account)?;
     let generated = key::generate().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
     let record = KeyRecord {
         key_id: generated.key_id,
@@ -222,6 +241,97 @@ pub(crate) async fn store_key(store: &dyn Store, record: &KeyRecord) -> anyhow::
     record_change(store, &record.account_id, "api_key.created", metadata).await
 }
 
+/// Where a role's key or user belongs: admins to the platform, others to `--account`.
+fn bind_account(role: Role, account: Option<String>) -> anyhow::Result<String> {
+    match (role, account) {
+        (Role::Admin, None) => Ok(PLATFORM_ACCOUNT.to_string()),
+        (Role::Admin, Some(_)) => anyhow::bail!("admins belong to the platform; drop --account"),
+        (_, Some(account)) => Ok(account),
+        (_, None) => anyhow::bail!("{} roles need --account", role.as_str()),
+    }
+}
+
+fn role_of(role: RoleArg) -> Role {
+    match role {
+        RoleArg::Admin => Role::Admin,
+        RoleArg::Partner => Role::Partner,
+        RoleArg::Merchant => Role::Merchant,
+    }
+}
+
+/// Creates a user with `password` and records it on the user's account.
+pub(crate) async fn create_user(
+    store: &dyn Store,
+    username: &str,
+    role: Role,
+    account: Option<String>,
+    password: &str,
+) -> anyhow::Result<UserRecord> {
+    anyhow::ensure!(
+        password.chars().count() >= 12,
+        "passwords need at least 12 characters"
+    );
+    let record = UserRecord {
+        user_id: format!("usr_{}", &logvault_core::password::new_token()?[..16]),
+        username: username.to_string(),
+        password_hash: logvault_core::password::hash_password(password)?,
+        role,
+        account_id: bind_account(role, account)?,
+        created_at: Micros::now(),
+        disabled: false,
+    };
+    store.create_user(record.clone()).await?;
+    let metadata = json!({"user_id": record.user_id, "username": record.username, "role": role});
+    record_change(store, &record.account_id, "user.created", metadata).await?;
+    Ok(record)
+}
+
+fn user_json(record: &UserRecord) -> Value {
+    json!({
+        "id": record.user_id,
+        "username": record.username,
+        "role": record.role,
+        "account_id": record.account_id,
+        "created_at": record.created_at,
+        "disabled": record.disabled,
+    })
+}
+
+pub(crate) async fn users(command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create(args) => {
+            let store = args.storage.open()?;
+            let (password, generated) = if args.password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (logvault_core::password::generate_password()?, true)
+            };
+            let role = role_of(args.role);
+            let record = create_user(
+                store.as_ref(),
+                &args.username,
+                role,
+                args.account,
+                &password,
+            )
+            .await?;
+            let mut output = user_json(&record);
+            if generated {
+                output["password"] = password.into();
+            }
+            print(&output);
+        }
+        UsersCommand::List(args) => {
+            let store = args.storage.open()?;
+            let users = store.list_users().await?;
+            print(&Value::Array(users.iter().map(user_json).collect()));
+        }
+    }
+    Ok(())
+}
+
 fn key_json(record: &KeyRecord) -> Value {
     json!({
         "id": record.key_id,
@@ -238,11 +348,7 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create(args) => {
             let store = args.storage.open()?;
-            let role = match args.role {
-                RoleArg::Admin => Role::Admin,
-                RoleArg::Partner => Role::Partner,
-                RoleArg::Merchant => Role::Merchant,
-            };
+            let role = role_of(args.role);
             let permissions = Permissions::parse(&args.permissions).map_err(anyhow::Error::msg)?;
             let (record, token) =
                 create_key(store.as_ref(), role, args.account, permissions, args.name).await?;

@@ -40,6 +40,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Check one event against a signed checkpoint offline, without a database.
     VerifyProof(verify::VerifyProofArgs),
+    /// Create and list people who sign in to the Logs page.
+    #[command(subcommand)]
+    Users(admin::UsersCommand),
     /// Measure ingest throughput, query latency, memory and storage on this machine.
     Bench(bench::BenchArgs),
 }
@@ -146,6 +149,7 @@ fn main() -> ExitCode {
             Command::Accounts(command) => admin::accounts(command).await,
             Command::Keys(command) => admin::keys(command).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Users(command) => admin::users(command).await,
             Command::Verify(args) => verify::verify(args).await.and_then(succeeded),
             Command::VerifyProof(args) => verify::verify_proof(args).and_then(succeeded),
         }

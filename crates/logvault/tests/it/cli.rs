@@ -257,7 +257,7 @@ fn keys_create_list_revoke_and_never_show_secrets() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--role", "admin", "--account", &merchant_id],
-            "admin keys belong to the platform; drop --account",
+            "admins belong to the platform; drop --account",
         ),
         (
             vec![
@@ -270,7 +270,7 @@ fn keys_create_list_revoke_and_never_show_secrets() {
             ],
             "unknown permission \"delete\"",
         ),
-        (vec!["--role", "merchant"], "merchant keys need --account"),
+        (vec!["--role", "merchant"], "merchant roles need --account"),
         (
             vec!["--role", "merchant", "--account", &partner_id],
             "must belong to a merchant account",
