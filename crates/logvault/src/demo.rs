@@ -10,7 +10,7 @@ use logvault_core::{AccountKind, EventKind, Micros, NewEvent, Permissions, Role}
 use logvault_store::Store;
 use serde_json::{Value, json};
 
-use crate::admin::create_key;
+use crate::admin::{create_key, create_user};
 use crate::rng::Rng;
 use crate::serve::write_secret_file;
 
@@ -102,9 +102,20 @@ pub(crate) async fn seed_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow:
             Some(label),
         )
         .await?;
+        let username = format!("demo-{}", role.as_str());
+        let password = logvault_core::password::generate_password()?;
+        create_user(
+            store,
+            &username,
+            role,
+            account.map(str::to_string),
+            &password,
+        )
+        .await?;
         credentials.insert(
             role.as_str().into(),
-            json!({"key": token, "key_id": record.key_id, "account_id": record.account_id}),
+            json!({"key": token, "key_id": record.key_id, "account_id": record.account_id,
+                   "username": username, "password": password}),
         );
     }
     let credentials = Value::Object(credentials);

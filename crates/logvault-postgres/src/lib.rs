@@ -1,0 +1,1 @@
+//! logvault on PostgreSQL (being built).
