@@ -9,6 +9,7 @@ pub mod merkle;
 pub mod metrics;
 pub mod password;
 pub mod principal;
+pub mod scrub;
 pub mod time;
 pub mod validate;
 

@@ -2,12 +2,15 @@
 //! problem in every event is collected, so a client can fix them all at once.
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::account::is_valid_account_id;
+
 use crate::event::{EventKind, IndexFields, NewEvent, new_event_id};
+use crate::scrub::{Redactions, ScrubConfig, Scrubber};
 use crate::{AccountId, Micros};
 
 /// Size limits on ingest; defaults follow the product contract.
@@ -116,13 +119,44 @@ fn too_many(found: usize, limits: &Limits) -> BatchError {
     }
 }
 
-/// Validates one event. `default_account` is used when the event names no account.
+/// The scrubber with the built-in rules only, compiled once.
+fn default_scrubber() -> &'static Scrubber {
+    static SCRUBBER: OnceLock<Scrubber> = OnceLock::new();
+    SCRUBBER.get_or_init(|| {
+        Scrubber::new(&ScrubConfig::default())
+            .unwrap_or_else(|e| unreachable!("the built-in scrub rules always compile: {e}"))
+    })
+}
+
+/// Validates one event with the built-in scrubbing rules. `default_account` is used when the
+/// event names no account.
 pub fn validate_event(
     kind: EventKind,
     index: usize,
     value: &Value,
     default_account: &str,
     limits: &Limits,
+) -> Result<NewEvent, Vec<FieldProblem>> {
+    validate_event_with(
+        kind,
+        index,
+        value,
+        default_account,
+        limits,
+        default_scrubber(),
+    )
+}
+
+/// Validates one event and scrubs sensitive data out of it with `scrubber`, before anything
+/// is stored, hashed or logged. Threat events always carry a `redactions` summary (kinds and
+/// counts, never values); audit events carry one when their metadata needed scrubbing.
+pub fn validate_event_with(
+    kind: EventKind,
+    index: usize,
+    value: &Value,
+    default_account: &str,
+    limits: &Limits,
+    scrubber: &Scrubber,
 ) -> Result<NewEvent, Vec<FieldProblem>> {
     let Some(object) = value.as_object() else {
         return Err(vec![FieldProblem {
@@ -134,6 +168,7 @@ pub fn validate_event(
     let mut checker = Checker {
         index,
         limits,
+        scrubber,
         problems: Vec::new(),
     };
     let spec = match kind {
@@ -178,6 +213,10 @@ pub fn validate_event(
     for server_field in ["id", "account_id", "occurred_at"] {
         body.remove(server_field);
     }
+    let redactions = scrubber.scrub_event(kind, &mut body);
+    if kind == EventKind::Threat || !redactions.is_empty() {
+        body.insert("redactions".into(), redactions.to_json());
+    }
     Ok(NewEvent {
         kind,
         account_id: account_id.unwrap_or_else(|| AccountId::from(default_account)),
@@ -221,6 +260,7 @@ const THREAT_FIELDS: &[&str] = &[
 struct Checker<'a> {
     index: usize,
     limits: &'a Limits,
+    scrubber: &'a Scrubber,
     problems: Vec<FieldProblem>,
 }
 
@@ -235,8 +275,13 @@ impl Checker<'_> {
 
     fn unknown_fields(&mut self, object: &Map<String, Value>, prefix: &str, allowed: &[&str]) {
         for key in object.keys().filter(|key| !allowed.contains(&key.as_str())) {
-            // The key itself is client text; it is named, but values never are.
-            let shown: String = key.chars().take(64).collect();
+            // The key itself is client text: it is named (scrubbed, shortened), values never are.
+            let shown: String = self
+                .scrubber
+                .scrub_text(key, &mut Redactions::default())
+                .chars()
+                .take(64)
+                .collect();
             self.problem(&format!("{prefix}{shown}"), "unknown field");
         }
     }

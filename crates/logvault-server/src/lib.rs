@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use logvault_core::scrub::{ScrubConfig, Scrubber};
 use logvault_core::validate::Limits;
 use logvault_store::Store;
 use tokio::net::TcpListener;
@@ -28,10 +29,31 @@ pub use problem::ApiError;
 pub use viewed::ViewRecorder;
 
 /// Settings of the HTTP layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Ingest size limits.
     pub limits: Limits,
+    /// Removes sensitive data from events before they are stored.
+    pub scrubber: Arc<Scrubber>,
+}
+
+impl ServerConfig {
+    /// The default limits with `scrubber`.
+    pub fn new(scrubber: Scrubber) -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            scrubber: Arc::new(scrubber),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    /// Default limits and the built-in scrubbing rules.
+    fn default() -> Self {
+        let scrubber = Scrubber::new(&ScrubConfig::default())
+            .unwrap_or_else(|e| unreachable!("the built-in scrub rules always compile: {e}"));
+        ServerConfig::new(scrubber)
+    }
 }
 
 /// What every handler can reach.

@@ -85,7 +85,7 @@ impl LeafSource for TreeSource<'_> {
 
     fn subtree_root(&self, start: u64, end: u64) -> StoreResult<Hash> {
         let n = end - start;
-        if n == BLOCK_LEAVES && start % BLOCK_LEAVES == 0 {
+        if n == BLOCK_LEAVES && start.is_multiple_of(BLOCK_LEAVES) {
             return self.block(start / BLOCK_LEAVES);
         }
         if n <= BLOCK_LEAVES {

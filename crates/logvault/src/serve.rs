@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use clap::Args;
+use logvault_core::scrub::{ScrubConfig, Scrubber};
 use logvault_core::{Permissions, Role};
 use logvault_server::{AppState, ServerConfig};
 use logvault_store::Store;
@@ -46,6 +47,10 @@ pub(crate) struct ServeArgs {
     /// Seed demo accounts, keys and about 50,000 events on first run.
     #[arg(long)]
     demo: bool,
+    /// JSON file with extra scrubbing rules: `{"extra_sensitive_keys": [...], "extra_rules":
+    /// [{"name": "...", "regex": "..."}], "allowed_keys": [...], "pseudonym_key_file": "..."}`.
+    #[arg(long, env = "LOGVAULT_SCRUB_CONFIG")]
+    scrub_config: Option<std::path::PathBuf>,
     /// Seconds between checkpoint signatures while events arrive.
     #[arg(long, env = "LOGVAULT_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = parse_seconds)]
     checkpoint_interval: Seconds,
@@ -85,12 +90,75 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.checkpoint_interval.into(),
         stopped,
     );
-    let state = AppState::new(store, ServerConfig::default());
+    let scrubber = load_scrubber(args.scrub_config.as_deref())?;
+    let state = AppState::new(store, ServerConfig::new(scrubber));
     logvault_server::serve(listener, state, shutdown_signal()).await?;
     let _ = stop_checkpoints.send(true);
     checkpoints.await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())
+}
+
+/// The scrubber: built-in rules plus the optional configuration file. Invalid
+/// configuration stops the start with a message naming the problem.
+fn load_scrubber(path: Option<&Path>) -> anyhow::Result<Scrubber> {
+    let mut config = ScrubConfig::default();
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the scrub config {}: {e}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not valid JSON: {e}", path.display()))?;
+        let bad = |what: &str| anyhow::anyhow!("{}: {what}", path.display());
+        let object = json
+            .as_object()
+            .ok_or_else(|| bad("must be a JSON object"))?;
+        let strings = |name: &str| -> anyhow::Result<Vec<String>> {
+            match object.get(name) {
+                None => Ok(Vec::new()),
+                Some(value) => serde_json::from_value(value.clone())
+                    .map_err(|_| bad(&format!("{name} must be a list of strings"))),
+            }
+        };
+        for key in object.keys() {
+            let known = [
+                "extra_sensitive_keys",
+                "extra_rules",
+                "allowed_keys",
+                "pseudonym_key_file",
+            ];
+            if !known.contains(&key.as_str()) {
+                return Err(bad(&format!(
+                    "unknown setting {key:?} (known: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        config.extra_sensitive_keys = strings("extra_sensitive_keys")?;
+        config.allowed_keys = strings("allowed_keys")?;
+        if let Some(rules) = object.get("extra_rules") {
+            let rules: Vec<std::collections::BTreeMap<String, String>> =
+                serde_json::from_value(rules.clone()).map_err(|_| {
+                    bad("extra_rules must be a list of {\"name\", \"regex\"} objects")
+                })?;
+            for rule in rules {
+                match (rule.get("name"), rule.get("regex")) {
+                    (Some(name), Some(regex)) if rule.len() == 2 => {
+                        config.extra_rules.push((name.clone(), regex.clone()));
+                    }
+                    _ => return Err(bad("each extra rule needs exactly \"name\" and \"regex\"")),
+                }
+            }
+        }
+        if let Some(key_file) = object.get("pseudonym_key_file") {
+            let key_path = key_file
+                .as_str()
+                .ok_or_else(|| bad("pseudonym_key_file must be a path"))?;
+            let key = std::fs::read(key_path)
+                .map_err(|e| bad(&format!("cannot read pseudonym key {key_path}: {e}")))?;
+            config.pseudonym_key = Some(key);
+        }
+    }
+    Scrubber::new(&config).map_err(|e| anyhow::anyhow!("invalid scrub configuration: {e}"))
 }
 
 /// On first start, creates an admin key, prints it once and saves it (mode 0600) so the

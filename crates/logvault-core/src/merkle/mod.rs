@@ -59,7 +59,7 @@ pub fn root_of(leaves: &[Hash]) -> Hash {
 /// siblings, from level 0 up, of the path from `leaf` to that subtree's root.
 pub fn completed_subtree_root(frontier: &Frontier, leaf: &Hash, levels: u32) -> Option<Hash> {
     let span = 1u64.checked_shl(levels)?;
-    if (frontier.size() + 1) % span != 0 {
+    if !(frontier.size() + 1).is_multiple_of(span) {
         return None;
     }
     let siblings = frontier.nodes().iter().rev().take(levels as usize);

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use logvault_core::validate::{BatchError, parse_batch, validate_event};
+use logvault_core::validate::{BatchError, parse_batch, validate_event_with};
 use logvault_core::{EventKind, NewEvent, Principal};
 use serde_json::json;
 
@@ -58,7 +58,8 @@ async fn ingest(
     let mut events = Vec::with_capacity(values.len());
     let mut problems = Vec::new();
     for (index, value) in values.iter().enumerate() {
-        match validate_event(kind, index, value, &principal.account_id, limits) {
+        let scrubber = &state.config.scrubber;
+        match validate_event_with(kind, index, value, &principal.account_id, limits, scrubber) {
             Ok(event) => events.push(event),
             Err(found) => problems.extend(found),
         }

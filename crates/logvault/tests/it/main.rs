@@ -5,4 +5,5 @@ mod cli;
 mod crash;
 mod demo;
 mod http;
+mod privacy;
 mod server;
