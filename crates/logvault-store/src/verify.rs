@@ -254,18 +254,6 @@ impl<I: Iterator<Item = ExpectedRoot>> State<I> {
                 ),
             );
         }
-        let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&event.body) else {
-            return diverge(Some(seq), "body", "is not a JSON object");
-        };
-        if let Some(field) =
-            index_mismatch(&IndexFields::from_body(event.kind, &body), &scanned.index)
-        {
-            return diverge(
-                Some(seq),
-                field,
-                "the stored column does not match the event body",
-            );
-        }
         let last = self
             .account_seqs
             .entry(event.account_id.clone())
@@ -290,6 +278,18 @@ impl<I: Iterator<Item = ExpectedRoot>> State<I> {
                 Some(seq),
                 "content",
                 "the stored fields no longer hash to the stored leaf_hash (body, ids, times, nonce or leaf_hash changed)",
+            );
+        }
+        let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&event.body) else {
+            return diverge(Some(seq), "body", "is not a JSON object");
+        };
+        if let Some(field) =
+            index_mismatch(&IndexFields::from_body(event.kind, &body), &scanned.index)
+        {
+            return diverge(
+                Some(seq),
+                field,
+                "the stored column does not match the event body",
             );
         }
         if let Some(root) = completed_subtree_root(&self.frontier, &event.leaf_hash, BLOCK_LEVELS) {

@@ -1,6 +1,8 @@
 //! Integration tests of the SQLite store: the shared conformance suite, and the database's
 //! own refusal to change or delete events.
 
+mod tamper;
+
 use std::sync::Arc;
 
 use logvault_core::Micros;

@@ -1,0 +1,312 @@
+//! The tamper suite: with the append-only triggers dropped behind the service's back, every
+//! kind of change to a real data directory is caught by `verify`, which names the first bad
+//! `seq` and field.
+
+use std::path::{Path, PathBuf};
+
+use logvault_core::Micros;
+use logvault_core::checkpoint::{Checkpoint, NoteSigner, VerifierKey};
+use logvault_core::merkle::{Frontier, completed_subtree_root};
+use logvault_sqlite::{DB_FILE, SqliteConfig, SqliteStore};
+use logvault_store::verify::{Divergence, VerifyOptions, verify_log};
+use logvault_store::{Store, StoredCheckpoint, conformance};
+use rusqlite::Connection;
+use serde_json::json;
+
+const N_EVENTS: u64 = 300;
+
+/// A pristine data directory of 300 events, a copy taken after 200, its signing key and a
+/// checkpoint note saved "elsewhere" at the final size.
+struct Fixture {
+    _root: tempfile::TempDir,
+    pristine: PathBuf,
+    older: PathBuf,
+    key: VerifierKey,
+    saved_note: String,
+}
+
+async fn sign_head(store: &SqliteStore, signer: &NoteSigner) -> String {
+    let head = store.log_head().await.expect("head");
+    let checkpoint = Checkpoint {
+        origin: signer.name().into(),
+        size: head.size,
+        root: head.root,
+    };
+    let note = signer.sign(&checkpoint).expect("sign");
+    let stored = StoredCheckpoint {
+        size: head.size,
+        root: head.root,
+        note: note.clone(),
+        signed_at: Micros::now(),
+    };
+    store
+        .add_checkpoint(stored)
+        .await
+        .expect("store checkpoint");
+    note
+}
+
+async fn fixture() -> Fixture {
+    let root = tempfile::tempdir().expect("tempdir");
+    let pristine = root.path().join("pristine");
+    let older = root.path().join("older");
+    let signer = NoteSigner::generate("test.example/log").expect("key");
+    let store = SqliteStore::open(&pristine, SqliteConfig::default()).expect("open");
+    for account in ["mer_x", "mer_y"] {
+        let new = logvault_core::account::NewAccount {
+            kind: logvault_core::AccountKind::Merchant,
+            partner_id: None,
+            name: account.into(),
+            id: Some(account.into()),
+        };
+        store.create_account(new).await.expect("account");
+    }
+    let mut saved_note = String::new();
+    for chunk in 0..3 {
+        let batch = (0..100)
+            .map(|i| {
+                let account = if i % 3 == 0 { "mer_y" } else { "mer_x" };
+                let extra = json!({"origin": {"ip": "203.0.113.9"}, "request_id": format!("req_{chunk}_{i}"), "metadata": {"note": "some text"}});
+                if i % 4 == 0 {
+                    conformance::threat(account, Some(&format!("t-{chunk}-{i}")), json!({"metadata": {"note": "x"}}))
+                } else {
+                    conformance::audit(account, Some(&format!("a-{chunk}-{i}")), extra)
+                }
+            })
+            .collect();
+        store.ingest(batch).await.expect("ingest");
+        saved_note = sign_head(&store, &signer).await;
+        if chunk == 1 {
+            copy_db(&pristine, &older).await;
+        }
+    }
+    assert_eq!(store.log_size().await.expect("size"), N_EVENTS);
+    drop(store);
+    Fixture {
+        _root: root,
+        pristine,
+        older,
+        key: signer.verifier_key(),
+        saved_note,
+    }
+}
+
+/// Copies the database consistently while the store is open (`VACUUM INTO`).
+async fn copy_db(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    let connection = Connection::open(from.join(DB_FILE)).expect("open");
+    connection
+        .execute(
+            "VACUUM INTO ?1",
+            [to.join(DB_FILE).to_str().expect("utf-8")],
+        )
+        .expect("vacuum into");
+}
+
+/// A copy of `source` with the triggers dropped and `sql` applied.
+fn tampered(source: &Path, target: &Path, sql: &str) {
+    std::fs::create_dir_all(target).expect("dir");
+    std::fs::copy(source.join(DB_FILE), target.join(DB_FILE)).expect("copy");
+    let connection = Connection::open(target.join(DB_FILE)).expect("open");
+    connection
+        .execute_batch(
+            "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete; \
+             DROP TRIGGER merkle_blocks_no_update; DROP TRIGGER merkle_blocks_no_delete; \
+             DROP TRIGGER checkpoints_no_update; DROP TRIGGER checkpoints_no_delete;",
+        )
+        .expect("drop triggers");
+    connection
+        .execute_batch(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn verify(dir: &Path, fixture: &Fixture, external: bool) -> Option<Divergence> {
+    let store = SqliteStore::open(dir, SqliteConfig::default()).expect("open");
+    let options = VerifyOptions {
+        public_key: Some(fixture.key.clone()),
+        external_checkpoint: external.then(|| fixture.saved_note.clone()),
+    };
+    verify_log(&store, &options, &mut |_, _| {})
+        .await
+        .expect("verify runs")
+        .divergence
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_catches_every_tampering() {
+    let fixture = fixture().await;
+    assert_eq!(
+        verify(&fixture.pristine, &fixture, true).await,
+        None,
+        "the pristine log verifies"
+    );
+
+    // (case, SQL, expected seq, expected field). Event 100 is an audit event of mer_y.
+    let one_byte = |column: &str| {
+        format!(
+            "UPDATE events SET {column} = CAST(substr({column}, 1, length({column}) - 1) || 'Z' AS TEXT) WHERE seq = 100"
+        )
+    };
+    let flip_blob = |column: &str| {
+        format!(
+            "UPDATE events SET {column} = CAST(X'00' || substr({column}, 2) AS BLOB) WHERE seq = 100"
+        )
+    };
+    let cases: Vec<(&str, String, Option<u64>, &str)> = vec![
+        ("body byte", "UPDATE events SET body = replace(body, 'usr_1', 'usr_2') WHERE seq = 100".into(), Some(100), "content"),
+        ("body and column together", "UPDATE events SET body = replace(body, 'usr_1', 'usr_2'), actor_id = 'usr_2', search_text = replace(search_text, 'usr_1', 'usr_2') WHERE seq = 100".into(), Some(100), "content"),
+        ("event id", one_byte("event_id"), Some(100), "content"),
+        ("account id", "UPDATE events SET account_id = CASE account_id WHEN 'mer_x' THEN 'mer_y' ELSE 'mer_x' END WHERE seq = 100".into(), Some(100), "account_seq"),
+        ("account seq", "UPDATE events SET account_seq = account_seq + 1 WHERE seq = 100".into(), Some(100), "account_seq"),
+        ("received at", "UPDATE events SET received_at = received_at + 1 WHERE seq = 100".into(), Some(100), "content"),
+        ("occurred at", "UPDATE events SET occurred_at = 1 WHERE seq = 100".into(), Some(100), "content"),
+        ("nonce", flip_blob("nonce"), Some(100), "content"),
+        ("leaf hash", flip_blob("leaf_hash"), Some(100), "content"),
+        ("kind", "UPDATE events SET kind = 1 - kind WHERE seq = 100".into(), Some(100), "content"),
+        ("action column", "UPDATE events SET action = 'user.logout' WHERE seq = 100".into(), Some(100), "action"),
+        ("outcome column", "UPDATE events SET outcome = 'failure' WHERE seq = 100".into(), Some(100), "outcome"),
+        ("ip column", "UPDATE events SET ip = X'00000000000000000000ffff0a000001' WHERE seq = 100".into(), Some(100), "ip"),
+        ("request id column", one_byte("request_id"), Some(100), "request_id"),
+        ("search text column", "UPDATE events SET search_text = 'nothing' WHERE seq = 100".into(), Some(100), "search_text"),
+        ("delete an event", "DELETE FROM events WHERE seq = 150".into(), Some(150), "seq"),
+        ("swap two events", "UPDATE events SET seq = -1 WHERE seq = 120; UPDATE events SET seq = 120 WHERE seq = 121; UPDATE events SET seq = 121 WHERE seq = -1;".into(), Some(120), "account_seq"),
+        ("block root", "UPDATE merkle_blocks SET root = CAST(X'00' || substr(root, 2) AS BLOB) WHERE block = 0".into(), Some(256), "leaf_hash"),
+        ("checkpoint note", "UPDATE checkpoints SET note = replace(note, '\n300\n', '\n301\n') WHERE size = 300".into(), None, "checkpoints.note"),
+        ("truncate the tail", "DELETE FROM events WHERE seq > 250".into(), Some(251), "seq"),
+    ];
+    for (case, sql, seq, field) in cases {
+        let dir = fixture
+            .pristine
+            .with_file_name(format!("case-{}", case.replace(' ', "-")));
+        tampered(&fixture.pristine, &dir, &sql);
+        let divergence = verify(&dir, &fixture, false).await;
+        let found = divergence.as_ref().map(|d| (d.seq, d.field.as_str()));
+        assert_eq!(found, Some((seq, field)), "{case}: {divergence:?}");
+    }
+}
+
+/// Rewrites the log consistently after changing event 100 — new leaf hash, block roots,
+/// frontier, checkpoints removed — so only a checkpoint kept elsewhere can tell.
+fn rewrite_history(dir: &Path) {
+    let connection = Connection::open(dir.join(DB_FILE)).expect("open");
+    connection
+        .execute_batch("DELETE FROM checkpoints; DELETE FROM merkle_blocks; UPDATE events SET body = replace(body, 'usr_1', 'usr_3'), actor_id = 'usr_3', search_text = replace(search_text, 'usr_1', 'usr_3') WHERE seq = 100;")
+        .expect("rewrite");
+    let rows: Vec<i64> = {
+        let mut statement = connection
+            .prepare("SELECT seq FROM events ORDER BY seq")
+            .expect("prepare");
+        statement
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let mut frontier = Frontier::new();
+    for seq in rows {
+        let event = {
+            let store_row = connection
+                .query_row(
+                    "SELECT seq, kind, account_id, account_seq, event_id, received_at, occurred_at, nonce, body FROM events WHERE seq = ?1",
+                    [seq],
+                    |row| {
+                        Ok(logvault_core::StoredEvent {
+                            seq: row.get(0)?,
+                            kind: if row.get::<_, i64>(1)? == 0 { logvault_core::EventKind::Audit } else { logvault_core::EventKind::Threat },
+                            account_id: row.get(2)?,
+                            account_seq: row.get(3)?,
+                            event_id: row.get(4)?,
+                            received_at: Micros(row.get(5)?),
+                            occurred_at: row.get::<_, Option<i64>>(6)?.map(Micros),
+                            nonce: row.get::<_, Vec<u8>>(7)?.try_into().unwrap_or_default(),
+                            body: row.get(8)?,
+                            leaf_hash: [0; 32],
+                        })
+                    },
+                )
+                .expect("row");
+            store_row
+        };
+        let leaf = event.compute_leaf_hash();
+        connection
+            .execute(
+                "UPDATE events SET leaf_hash = ?1 WHERE seq = ?2",
+                rusqlite::params![leaf, seq],
+            )
+            .expect("leaf");
+        if let Some(root) = completed_subtree_root(&frontier, &leaf, 8) {
+            connection
+                .execute(
+                    "INSERT INTO merkle_blocks (block, root) VALUES (?1, ?2)",
+                    rusqlite::params![seq / 256 - 1, root],
+                )
+                .expect("block");
+        }
+        frontier.push(leaf);
+    }
+    connection
+        .execute("UPDATE log_head SET frontier = ?1", [frontier.to_bytes()])
+        .expect("head");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_checkpoint_kept_elsewhere_catches_a_rewritten_history() {
+    let fixture = fixture().await;
+    let dir = fixture.pristine.with_file_name("rewritten");
+    tampered(&fixture.pristine, &dir, "SELECT 1");
+    rewrite_history(&dir);
+    assert_eq!(
+        verify(&dir, &fixture, false).await,
+        None,
+        "internally consistent after the rewrite"
+    );
+    let divergence = verify(&dir, &fixture, true)
+        .await
+        .expect("the saved checkpoint catches it");
+    assert_eq!(
+        (divergence.seq, divergence.field.as_str()),
+        (Some(N_EVENTS), "checkpoint"),
+        "{divergence}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restoring_an_older_copy_is_caught_by_a_saved_checkpoint() {
+    let fixture = fixture().await;
+    let older_size = SqliteStore::open(&fixture.older, SqliteConfig::default())
+        .expect("open")
+        .log_size()
+        .await
+        .expect("size");
+    assert_eq!(older_size, 200);
+    assert_eq!(
+        verify(&fixture.older, &fixture, false).await,
+        None,
+        "an old copy is consistent in itself"
+    );
+    let divergence = verify(&fixture.older, &fixture, true)
+        .await
+        .expect("caught");
+    assert_eq!(divergence.field, "log", "{divergence}");
+    // A saved checkpoint that is not signed by the log's key proves nothing and is refused.
+    let other = NoteSigner::generate("test.example/log").expect("key");
+    let forged = other
+        .sign(&Checkpoint {
+            origin: "test.example/log".into(),
+            size: 1,
+            root: [0; 32],
+        })
+        .expect("sign");
+    let store = SqliteStore::open(&fixture.pristine, SqliteConfig::default()).expect("open");
+    let options = VerifyOptions {
+        public_key: Some(fixture.key.clone()),
+        external_checkpoint: Some(forged),
+    };
+    let report = verify_log(&store, &options, &mut |_, _| {})
+        .await
+        .expect("runs");
+    assert_eq!(
+        report.divergence.map(|d| d.field),
+        Some("checkpoint".to_string())
+    );
+}
