@@ -204,8 +204,7 @@ fn rewrite_history(dir: &Path) {
     };
     let mut frontier = Frontier::new();
     for seq in rows {
-        let event = {
-            let store_row = connection
+        let event = connection
                 .query_row(
                     "SELECT seq, kind, account_id, account_seq, event_id, received_at, occurred_at, nonce, body FROM events WHERE seq = ?1",
                     [seq],
@@ -225,8 +224,6 @@ fn rewrite_history(dir: &Path) {
                     },
                 )
                 .expect("row");
-            store_row
-        };
         let leaf = event.compute_leaf_hash();
         connection
             .execute(
