@@ -55,6 +55,9 @@ pub(crate) struct Report {
     pub(crate) bytes_per_event: f64,
     pub(crate) reopen_after_kill_ms: f64,
     pub(crate) events_stored: u64,
+    pub(crate) verify_events_per_s: f64,
+    pub(crate) scrub_clean_mb_per_s: f64,
+    pub(crate) scrub_dirty_mb_per_s: f64,
 }
 
 impl Report {
@@ -90,6 +93,11 @@ impl Report {
                 "reopen_after_kill_ms": round(self.reopen_after_kill_ms),
             },
             "events_stored": self.events_stored,
+            "verify": {"events_per_s": self.verify_events_per_s.round()},
+            "scrub": {
+                "clean_mb_per_s": round(self.scrub_clean_mb_per_s),
+                "dirty_mb_per_s": round(self.scrub_dirty_mb_per_s),
+            },
         })
     }
 
@@ -152,6 +160,8 @@ impl Report {
             format!("{:.0}", self.reopen_after_kill_ms),
         );
         row("events stored", self.events_stored.to_string());
+        row("verify events/s", format!("{:.0}", self.verify_events_per_s));
+        row("scrub MB/s clean / dirty (1 core)", format!("{:.0} / {:.0}", self.scrub_clean_mb_per_s, self.scrub_dirty_mb_per_s));
         out
     }
 }
