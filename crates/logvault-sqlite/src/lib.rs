@@ -61,6 +61,8 @@ pub struct SqliteStore {
     queue_permits: Arc<Semaphore>,
     max_queued_events: usize,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// Dropping the sender stops the WAL checkpoint thread.
+    wal_checkpointer: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     readers: ReaderPool,
     admin: Arc<std::sync::Mutex<rusqlite::Connection>>,
     metrics: Arc<StoreMetrics>,
@@ -78,16 +80,19 @@ impl SqliteStore {
         schema::migrate(&mut admin)?;
         let metrics = Arc::new(StoreMetrics::default());
         let (jobs, receiver) = mpsc::unbounded_channel();
-        let writer = Writer::new(
-            schema::open_writable(&path)?,
-            config.max_batch_events,
-            metrics.clone(),
-        );
+        let writer_connection = schema::open_writable(&path)?;
+        // The writer never checkpoints the WAL itself; a helper thread does, on the other core.
+        writer_connection
+            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(backend)?;
+        let writer = Writer::new(writer_connection, config.max_batch_events, metrics.clone());
         let writer_thread = std::thread::Builder::new()
             .name("logvault-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+        let wal_checkpointer = spawn_wal_checkpointer(schema::open_writable(&path)?)?;
         Ok(SqliteStore {
+            wal_checkpointer: Some(wal_checkpointer),
             readers: ReaderPool::open(&path, config.readers.max(1))?,
             path,
             jobs: Some(jobs),
@@ -128,7 +133,34 @@ impl Drop for SqliteStore {
         if let Some(thread) = self.writer_thread.take() {
             let _ = thread.join();
         }
+        if let Some((stop, thread)) = self.wal_checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
     }
+}
+
+/// Copies committed WAL pages into the database file every half second, so the writer thread
+/// spends its time on inserts. PASSIVE never blocks readers or the writer.
+fn spawn_wal_checkpointer(
+    connection: rusqlite::Connection,
+) -> StoreResult<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("logvault-wal".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(std::time::Duration::from_millis(500))
+            {
+                if let Err(error) =
+                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "WAL checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the WAL checkpointer: {e}")))?;
+    Ok((stop, thread))
 }
 
 /// Maps SQLite errors into the store's error type.

@@ -22,7 +22,10 @@ pub(crate) fn open_writable(path: &Path) -> StoreResult<Connection> {
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(backend)?;
     connection
-        .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+        )
         .map_err(backend)?;
     let synchronous: i64 = connection
         .query_row("PRAGMA synchronous", [], |row| row.get(0))
@@ -45,6 +48,9 @@ pub(crate) fn open_read_only(path: &Path) -> StoreResult<Connection> {
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     connection
         .busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
+    connection
+        .execute_batch("PRAGMA cache_size = -16384;")
         .map_err(backend)?;
     Ok(connection)
 }

@@ -2,6 +2,7 @@
 //! (group commit), so one fsync acknowledges many requests. Each request runs inside its own
 //! savepoint, so a rejected request leaves the others in the batch untouched.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -112,13 +113,15 @@ fn commit(
     let transaction =
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut head = read_head(&transaction)?;
+    let mut account_seqs = AccountSeqs::default();
     // One clock reading per batch; never behind the last one handed out.
     let now = Micros::now().max(head.last_received_at);
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         transaction.execute_batch("SAVEPOINT job")?;
         let before = head.clone();
-        match append(&transaction, &job.events, &mut head, now) {
+        account_seqs.begin_job();
+        match append(&transaction, &job.events, &mut head, &mut account_seqs, now) {
             Ok(outcomes) => {
                 transaction.execute_batch("RELEASE job")?;
                 results.push(Ok(outcomes));
@@ -126,11 +129,13 @@ fn commit(
             Err(JobError::Rejected(error)) => {
                 transaction.execute_batch("ROLLBACK TO job; RELEASE job")?;
                 head = before;
+                account_seqs.undo_job();
                 results.push(Err(error));
             }
             Err(JobError::Database(error)) => return Err(error),
         }
     }
+    account_seqs.write(&transaction)?;
     transaction.execute(
         "UPDATE log_head SET size = ?1, last_received_at = ?2, frontier = ?3 WHERE id = 1",
         params![head.size, head.last_received_at.0, head.frontier.to_bytes()],
@@ -139,11 +144,70 @@ fn commit(
     Ok(results)
 }
 
+/// The last `account_seq` of every account a transaction touches, read once and written back
+/// once at commit, with what each account held before the current request so a rejected
+/// request leaves no trace.
+#[derive(Default)]
+struct AccountSeqs {
+    last: HashMap<String, u64>,
+    before_job: HashMap<String, Option<u64>>,
+}
+
+impl AccountSeqs {
+    fn begin_job(&mut self) {
+        self.before_job.clear();
+    }
+
+    fn undo_job(&mut self) {
+        for (account, previous) in self.before_job.drain() {
+            match previous {
+                Some(seq) => self.last.insert(account, seq),
+                None => self.last.remove(&account),
+            };
+        }
+    }
+
+    /// The next `account_seq` of `account`, or `None` if it does not accept events.
+    fn next(
+        &mut self,
+        transaction: &Transaction<'_>,
+        account: &str,
+    ) -> rusqlite::Result<Option<u64>> {
+        if let Some(seq) = self.last.get_mut(account) {
+            if !self.before_job.contains_key(account) {
+                self.before_job.insert(account.to_string(), Some(*seq));
+            }
+            *seq += 1;
+            return Ok(Some(*seq));
+        }
+        let stored: Option<u64> = transaction
+            .prepare_cached("SELECT last_account_seq FROM accounts WHERE id = ?1 AND disabled = 0")?
+            .query_row([account], |row| row.get(0))
+            .optional()?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        self.before_job.insert(account.to_string(), None);
+        self.last.insert(account.to_string(), stored + 1);
+        Ok(Some(stored + 1))
+    }
+
+    fn write(&self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut statement = transaction
+            .prepare_cached("UPDATE accounts SET last_account_seq = ?2 WHERE id = ?1")?;
+        for (account, seq) in &self.last {
+            statement.execute(params![account, seq])?;
+        }
+        Ok(())
+    }
+}
+
 /// Appends one request's events, or rejects the request as a whole.
 fn append(
     transaction: &Transaction<'_>,
     events: &[NewEvent],
     head: &mut Head,
+    account_seqs: &mut AccountSeqs,
     now: Micros,
 ) -> Result<Vec<IngestOutcome>, JobError> {
     let mut nonces = vec![0u8; 16 * events.len()];
@@ -170,13 +234,7 @@ fn append(
             outcomes.push(outcome(&existing, true));
             continue;
         }
-        let account_seq: Option<u64> = transaction
-            .prepare_cached(
-                "UPDATE accounts SET last_account_seq = last_account_seq + 1 \
-                 WHERE id = ?1 AND disabled = 0 RETURNING last_account_seq",
-            )?
-            .query_row([&event.account_id], |row| row.get(0))
-            .optional()?;
+        let account_seq = account_seqs.next(transaction, &event.account_id)?;
         let Some(account_seq) = account_seq else {
             return Err(JobError::Rejected(StoreError::AccountNotWritable { index }));
         };
