@@ -99,6 +99,17 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_event_id ON events(event_id, account_id);
 CREATE INDEX events_kind_account ON events(kind, account_id, seq);
 
+-- Threat-event counts per account, hour and group value, kept up to date by the writer in
+-- the inserting transaction so trend charts never scan the log. Derived data: counts only.
+CREATE TABLE threat_trends (
+    dimension  INTEGER NOT NULL,             -- 0 version, 1 environment, 2 error_type
+    account_id TEXT NOT NULL,
+    hour       INTEGER NOT NULL,             -- start of the hour, microseconds since the epoch
+    key        TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    PRIMARY KEY (dimension, account_id, hour, key)
+) STRICT, WITHOUT ROWID;
+
 -- The log is append-only: the database itself refuses changes.
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;

@@ -81,3 +81,16 @@ pub fn insert_ceiling(
     }
     Ok(started.elapsed())
 }
+
+/// Bytes the `search_text` column (the `q` text index) takes in `dir`'s database, summed
+/// over rows: what the benchmark subtracts to report storage without the text index.
+pub fn text_index_bytes(dir: &Path) -> StoreResult<u64> {
+    let connection = crate::schema::open_read_only(&dir.join(DB_FILE))?;
+    connection
+        .query_row(
+            "SELECT coalesce(sum(length(search_text)), 0) FROM events",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(backend)
+}

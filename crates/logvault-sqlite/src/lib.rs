@@ -26,7 +26,7 @@ use logvault_store::{
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-pub use crate::ceiling::insert_ceiling;
+pub use crate::ceiling::{insert_ceiling, text_index_bytes};
 use crate::pool::ReaderPool;
 use crate::writer::{WriteJob, Writer};
 

@@ -167,17 +167,25 @@ pub(crate) fn trends(
     scope: &Scope,
     query: &TrendQuery,
 ) -> StoreResult<Vec<TrendRow>> {
-    let column = match query.group_by {
-        TrendGroup::Version => "version",
-        TrendGroup::Environment => "environment",
-        TrendGroup::ErrorType => "error_type",
-    };
+    let dimension = trend_dimension(query.group_by);
     let width = query.interval.micros();
+    // Counts are kept per whole hour: the range widens to the hours it touches.
+    let from = query.from.0.div_euclid(HOUR) * HOUR;
+    let to = query.to.0.div_euclid(HOUR) * HOUR
+        + if query.to.0.rem_euclid(HOUR) > 0 {
+            HOUR
+        } else {
+            0
+        };
     let mut sql = format!(
-        "SELECT (received_at / {width}) * {width} AS bucket, coalesce({column}, '') AS key, count(*) \
-         FROM events WHERE kind = 1 AND received_at >= ? AND received_at < ?"
+        "SELECT (hour / {width}) * {width} AS bucket, key, sum(count) FROM threat_trends \
+         WHERE dimension = ? AND hour >= ? AND hour < ?"
     );
-    let mut values = vec![Value::Integer(query.from.0), Value::Integer(query.to.0)];
+    let mut values = vec![
+        Value::Integer(dimension),
+        Value::Integer(from),
+        Value::Integer(to),
+    ];
     scope_clause(scope, "account_id", &mut sql, &mut values);
     text_filter("account_id", &query.account_id, &mut sql, &mut values);
     sql.push_str(" GROUP BY bucket, key ORDER BY bucket, key");
@@ -192,6 +200,18 @@ pub(crate) fn trends(
         })
         .map_err(backend)?;
     rows.collect::<rusqlite::Result<_>>().map_err(backend)
+}
+
+/// One hour in microseconds: the granularity of `threat_trends`.
+pub(crate) const HOUR: i64 = 3_600_000_000;
+
+/// The `threat_trends.dimension` code of a grouping.
+pub(crate) fn trend_dimension(group: TrendGroup) -> i64 {
+    match group {
+        TrendGroup::Version => 0,
+        TrendGroup::Environment => 1,
+        TrendGroup::ErrorType => 2,
+    }
 }
 
 /// Events after `after_seq` in `seq` order, with their index columns.

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use logvault_core::event::IndexFields;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
-use logvault_core::{Micros, NewEvent, StoredEvent};
-use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
+use logvault_core::{EventKind, Micros, NewEvent, StoredEvent};
+use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult, TrendGroup};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, kind_code};
+use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, HOUR, kind_code, trend_dimension};
 
 /// One ingest request waiting for the writer.
 pub(crate) struct WriteJob {
@@ -114,6 +114,7 @@ fn commit(
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut head = read_head(&transaction)?;
     let mut account_seqs = AccountSeqs::default();
+    let mut trends = TrendCounts::default();
     // One clock reading per batch; never behind the last one handed out.
     let now = Micros::now().max(head.last_received_at);
     let mut results = Vec::with_capacity(jobs.len());
@@ -121,9 +122,18 @@ fn commit(
         transaction.execute_batch("SAVEPOINT job")?;
         let before = head.clone();
         account_seqs.begin_job();
-        match append(&transaction, &job.events, &mut head, &mut account_seqs, now) {
+        let mut job_trends = TrendCounts::default();
+        match append(
+            &transaction,
+            &job.events,
+            &mut head,
+            &mut account_seqs,
+            &mut job_trends,
+            now,
+        ) {
             Ok(outcomes) => {
                 transaction.execute_batch("RELEASE job")?;
+                trends.merge(job_trends);
                 results.push(Ok(outcomes));
             }
             Err(JobError::Rejected(error)) => {
@@ -136,6 +146,7 @@ fn commit(
         }
     }
     account_seqs.write(&transaction)?;
+    trends.write(&transaction)?;
     transaction.execute(
         "UPDATE log_head SET size = ?1, last_received_at = ?2, frontier = ?3 WHERE id = 1",
         params![head.size, head.last_received_at.0, head.frontier.to_bytes()],
@@ -202,12 +213,54 @@ impl AccountSeqs {
     }
 }
 
+/// Threat-event counts per (dimension, account, hour, key) gathered in memory and added to
+/// `threat_trends` once per transaction.
+#[derive(Default)]
+struct TrendCounts(HashMap<(i64, String, i64, String), u64>);
+
+impl TrendCounts {
+    fn add(&mut self, event: &NewEvent, received_at: Micros) {
+        let hour = received_at.0.div_euclid(HOUR) * HOUR;
+        let index = &event.index;
+        let groups = [
+            (TrendGroup::Version, &index.version),
+            (TrendGroup::Environment, &index.environment),
+            (TrendGroup::ErrorType, &index.error_type),
+        ];
+        for (group, value) in groups {
+            let key = value.clone().unwrap_or_default();
+            *self
+                .0
+                .entry((trend_dimension(group), event.account_id.clone(), hour, key))
+                .or_default() += 1;
+        }
+    }
+
+    fn merge(&mut self, other: TrendCounts) {
+        for (key, count) in other.0 {
+            *self.0.entry(key).or_default() += count;
+        }
+    }
+
+    fn write(&self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut statement = transaction.prepare_cached(
+            "INSERT INTO threat_trends (dimension, account_id, hour, key, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((dimension, account, hour, key), count) in &self.0 {
+            statement.execute(params![dimension, account, hour, key, count])?;
+        }
+        Ok(())
+    }
+}
+
 /// Appends one request's events, or rejects the request as a whole.
 fn append(
     transaction: &Transaction<'_>,
     events: &[NewEvent],
     head: &mut Head,
     account_seqs: &mut AccountSeqs,
+    trends: &mut TrendCounts,
     now: Micros,
 ) -> Result<Vec<IngestOutcome>, JobError> {
     let mut nonces = vec![0u8; 16 * events.len()];
@@ -257,6 +310,9 @@ fn append(
         };
         stored.leaf_hash = stored.compute_leaf_hash();
         insert_event(transaction, &stored, &event.index)?;
+        if event.kind == EventKind::Threat {
+            trends.add(event, received_at);
+        }
         if let Some(root) = completed_subtree_root(&head.frontier, &stored.leaf_hash, BLOCK_LEVELS)
         {
             transaction

@@ -199,10 +199,18 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
 
     let store = SqliteStore::open(dir, SqliteConfig::default())?;
     report.events_stored = store.log_size().await?;
-    stage(&format!("verify: recomputing {} leaf hashes and the tree", report.events_stored));
+    stage(&format!(
+        "verify: recomputing {} leaf hashes and the tree",
+        report.events_stored
+    ));
     let started = Instant::now();
-    let verified = logvault_store::verify::verify_log(&store, &Default::default(), &mut |_, _| {}).await?;
-    anyhow::ensure!(verified.divergence.is_none(), "the benchmark's own log does not verify: {:?}", verified.divergence);
+    let verified =
+        logvault_store::verify::verify_log(&store, &Default::default(), &mut |_, _| {}).await?;
+    anyhow::ensure!(
+        verified.divergence.is_none(),
+        "the benchmark's own log does not verify: {:?}",
+        verified.divergence
+    );
     report.verify_events_per_s = verified.events as f64 / started.elapsed().as_secs_f64();
     drop(store);
     stage("scrubbing throughput on clean and dirty text");
@@ -212,26 +220,45 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
         .with_context(|| format!("reading {}", db_path.display()))?
         .len();
     report.bytes_per_event = db_bytes as f64 / report.events_stored.max(1) as f64;
+    let text_bytes = logvault_sqlite::text_index_bytes(dir)?;
+    report.bytes_per_event_without_text =
+        (db_bytes.saturating_sub(text_bytes)) as f64 / report.events_stored.max(1) as f64;
     Ok(report)
 }
 
 /// Single-core scrubbing speed in MB/s over realistic log text without and with secrets.
 fn scrub_throughput(rng: &mut Rng) -> (f64, f64) {
     use logvault_core::scrub::{Redactions, ScrubConfig, Scrubber};
-    let Ok(scrubber) = Scrubber::new(&ScrubConfig::default()) else { return (0.0, 0.0) };
+    let Ok(scrubber) = Scrubber::new(&ScrubConfig::default()) else {
+        return (0.0, 0.0);
+    };
     let zipf = Zipf::new(workload::N_MERCHANTS);
     let clean: Vec<String> = (0..20_000)
         .map(|i| {
             let event = workload::event(rng, &zipf, workload::kind_of(i));
-            [&event["message"], &event["origin"]["user_agent"], &event["request_id"], &event["version"]]
-                .iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
+            [
+                &event["message"],
+                &event["origin"]["user_agent"],
+                &event["request_id"],
+                &event["version"],
+            ]
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
         })
         .collect();
-    let secrets = ["card 4242 4242 4242 4242 declined", "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl", "customer jane.doe@example.com", "api_key=sk_live_4eC39HqLyjWDarjtT1zdp7dc"];
-    let dirty: Vec<String> = clean.iter().enumerate().map(|(i, line)| format!("{line} {}", secrets[i % secrets.len()])).collect();
+    let secrets = [
+        "card 4242 4242 4242 4242 declined",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl",
+        "customer jane.doe@example.com",
+        "api_key=sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    ];
+    let dirty: Vec<String> = clean
+        .iter()
+        .enumerate()
+        .map(|(i, line)| format!("{line} {}", secrets[i % secrets.len()]))
+        .collect();
     let measure = |lines: &[String]| {
         let bytes: usize = lines.iter().map(String::len).sum();
         let started = Instant::now();

@@ -53,6 +53,7 @@ pub(crate) struct Report {
     pub(crate) queries: Vec<(&'static str, Latencies)>,
     pub(crate) peak_rss_mb: Option<f64>,
     pub(crate) bytes_per_event: f64,
+    pub(crate) bytes_per_event_without_text: f64,
     pub(crate) reopen_after_kill_ms: f64,
     pub(crate) events_stored: u64,
     pub(crate) verify_events_per_s: f64,
@@ -90,6 +91,7 @@ impl Report {
             "server": {"peak_rss_mb": self.peak_rss_mb.map(round)},
             "storage": {
                 "bytes_per_event": self.bytes_per_event.round(),
+                "bytes_per_event_excluding_text_index": self.bytes_per_event_without_text.round(),
                 "reopen_after_kill_ms": round(self.reopen_after_kill_ms),
             },
             "events_stored": self.events_stored,
@@ -160,8 +162,17 @@ impl Report {
             format!("{:.0}", self.reopen_after_kill_ms),
         );
         row("events stored", self.events_stored.to_string());
-        row("verify events/s", format!("{:.0}", self.verify_events_per_s));
-        row("scrub MB/s clean / dirty (1 core)", format!("{:.0} / {:.0}", self.scrub_clean_mb_per_s, self.scrub_dirty_mb_per_s));
+        row(
+            "verify events/s",
+            format!("{:.0}", self.verify_events_per_s),
+        );
+        row(
+            "scrub MB/s clean / dirty (1 core)",
+            format!(
+                "{:.0} / {:.0}",
+                self.scrub_clean_mb_per_s, self.scrub_dirty_mb_per_s
+            ),
+        );
         out
     }
 }
