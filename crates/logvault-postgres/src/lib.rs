@@ -1,1 +1,324 @@
-//! logvault on PostgreSQL (being built).
+//! logvault's scale-out store: several stateless `logvault serve` nodes on one PostgreSQL.
+//!
+//! Each node runs one writer task that group-commits its queued requests into one
+//! transaction; the sequencer (`seq`, `account_seq`, `received_at`, the Merkle frontier) is
+//! serialized across nodes by locking the single `log_head` row in that transaction. Reads go
+//! through a small pool, each in a read-only transaction whose scope is also set for the
+//! database's row-level security. See `migrations/0001_init.sql` for the schema, the
+//! append-only triggers, the policies and the grants.
+
+mod accounts;
+mod people;
+mod read;
+mod schema;
+mod sql;
+mod tree;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use logvault_core::account::NewAccount;
+use logvault_core::merkle::Hash;
+use logvault_core::{Account, EventKind, NewEvent, Scope};
+use logvault_store::{
+    EventQuery, IngestOutcome, KeyRecord, LogHead, Lookup, Page, ScannedEvent, SessionRecord,
+    Store, StoreError, StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
+    UserRecord,
+};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_postgres::NoTls;
+
+pub use crate::schema::{MIGRATIONS, migrate};
+pub use crate::sql::scope_settings;
+use crate::writer::{WriteJob, Writer};
+
+/// Tunables of the PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// Events that may wait for this node's writer before ingest answers "overloaded".
+    pub max_queued_events: usize,
+    /// Most events committed in one transaction.
+    pub max_batch_events: usize,
+    /// Pooled connections for reads and account, key and checkpoint changes.
+    pub pool_size: usize,
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        PgConfig {
+            max_queued_events: 100_000,
+            max_batch_events: 20_000,
+            pool_size: 8,
+        }
+    }
+}
+
+/// logvault's store on PostgreSQL.
+pub struct PgStore {
+    pool: Pool,
+    jobs: mpsc::UnboundedSender<WriteJob>,
+    queue_permits: Arc<Semaphore>,
+    max_queued_events: usize,
+    /// Whether `q=` is served by the pg_trgm index (`LIKE`) or a sequential `position()`.
+    trigram: bool,
+    metrics: Arc<StoreMetrics>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`, or key=value form),
+    /// applies pending migrations when the role may (otherwise refuses with a hint to run
+    /// `logvault migrate` as the owner), checks that commits are durable
+    /// (`synchronous_commit` = `on` or `remote_apply`, `fsync` = `on`), creates this month's
+    /// and next month's event partitions, and starts this node's writer task. Call it inside
+    /// a Tokio runtime.
+    pub async fn connect(url: &str, config: PgConfig) -> StoreResult<Self> {
+        let pg_config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        let mut client = schema::connect(&pg_config).await?;
+        schema::check_durability(&client).await?;
+        schema::migrate_client(&mut client, None).await?;
+        let trigram = schema::has_trigram_index(&client).await?;
+        if trigram {
+            tracing::info!("text search (q=) uses the pg_trgm GIN index on events.search_text");
+        } else {
+            tracing::warn!(
+                "pg_trgm is not installed: text search (q=) falls back to a sequential \
+                 position() scan of events.search_text"
+            );
+        }
+        let metrics = Arc::new(StoreMetrics::default());
+        let mut writer = Writer::new(
+            pg_config.clone(),
+            client,
+            config.max_batch_events,
+            metrics.clone(),
+        );
+        writer.prepare_partitions().await?;
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("cannot build the pool: {e}")))?;
+        let (jobs, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(writer.run(receiver));
+        Ok(PgStore {
+            pool,
+            jobs,
+            queue_permits: Arc::new(Semaphore::new(config.max_queued_events)),
+            max_queued_events: config.max_queued_events,
+            trigram,
+            metrics,
+        })
+    }
+
+    /// Whether text search uses the pg_trgm index.
+    pub fn uses_trigram_index(&self) -> bool {
+        self.trigram
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+    }
+}
+
+/// Maps PostgreSQL errors into the store's error type, keeping the server's message.
+pub(crate) fn backend(error: tokio_postgres::Error) -> StoreError {
+    match error.as_db_error() {
+        Some(db) => StoreError::Backend(format!("{}: {}", db.code().code(), db.message())),
+        None => StoreError::Backend(error.to_string()),
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
+        accounts::create_account(&mut self.client().await?, new).await
+    }
+
+    async fn list_accounts(&self, scope: &Scope) -> StoreResult<Vec<Account>> {
+        accounts::list(&self.client().await?, scope, None).await
+    }
+
+    async fn accounts_in_scope(&self, scope: &Scope, ids: &[String]) -> StoreResult<Vec<Account>> {
+        accounts::list(&self.client().await?, scope, Some(ids)).await
+    }
+
+    async fn create_key(&self, key: KeyRecord) -> StoreResult<()> {
+        accounts::create_key(&mut self.client().await?, &key).await
+    }
+
+    async fn key(&self, key_id: &str) -> StoreResult<Option<KeyRecord>> {
+        accounts::key(&self.client().await?, key_id).await
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        accounts::list_keys(&self.client().await?).await
+    }
+
+    async fn revoke_key(&self, key_id: &str) -> StoreResult<bool> {
+        accounts::revoke_key(&self.client().await?, key_id).await
+    }
+
+    async fn create_user(&self, user: UserRecord) -> StoreResult<()> {
+        people::create_user(&mut self.client().await?, &user).await
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        people::user_by_name(&self.client().await?, username).await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        people::list_users(&self.client().await?).await
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        people::create_session(&self.client().await?, &session).await
+    }
+
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
+        people::session(&self.client().await?, token_hash).await
+    }
+
+    async fn end_session(&self, token_hash: &[u8]) -> StoreResult<bool> {
+        people::end_session(&self.client().await?, token_hash).await
+    }
+
+    async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
+        let n_events = u32::try_from(events.len().max(1)).unwrap_or(u32::MAX);
+        if n_events as usize > self.max_queued_events {
+            return Err(StoreError::Overloaded);
+        }
+        let permit = self
+            .queue_permits
+            .clone()
+            .try_acquire_many_owned(n_events)
+            .map_err(|_| StoreError::Overloaded)?;
+        self.metrics
+            .queue_events
+            .fetch_add(u64::from(n_events), Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(WriteJob {
+                events,
+                reply,
+                permit,
+            })
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    }
+
+    async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
+        let mut client = self.client().await?;
+        let transaction = sql::begin_scoped(&mut client, scope).await?;
+        let page = read::query(&transaction, scope, query, self.trigram).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(page)
+    }
+
+    async fn event(
+        &self,
+        scope: &Scope,
+        kind: EventKind,
+        event_id: &str,
+        account_id: Option<&str>,
+    ) -> StoreResult<Lookup> {
+        let mut client = self.client().await?;
+        let transaction = sql::begin_scoped(&mut client, scope).await?;
+        let lookup = read::event(&transaction, scope, kind, event_id, account_id).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(lookup)
+    }
+
+    async fn trends(&self, scope: &Scope, query: &TrendQuery) -> StoreResult<Vec<TrendRow>> {
+        let mut client = self.client().await?;
+        let transaction = sql::begin_scoped(&mut client, scope).await?;
+        let rows = read::trends(&transaction, scope, query).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(rows)
+    }
+
+    async fn log_size(&self) -> StoreResult<u64> {
+        tree::log_size(&self.client().await?).await
+    }
+
+    async fn log_head(&self) -> StoreResult<LogHead> {
+        tree::log_head(&self.client().await?).await
+    }
+
+    async fn scan(
+        &self,
+        scope: &Scope,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<ScannedEvent>> {
+        let mut client = self.client().await?;
+        let transaction = sql::begin_scoped(&mut client, scope).await?;
+        let events = read::scan(&transaction, scope, after_seq, limit).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(events)
+    }
+
+    async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>> {
+        tree::blocks(&self.client().await?, from_block, limit).await
+    }
+
+    async fn inclusion_proof(
+        &self,
+        scope: &Scope,
+        seq: u64,
+        tree_size: u64,
+    ) -> StoreResult<Option<Vec<Hash>>> {
+        let mut client = self.client().await?;
+        let transaction = sql::begin_scoped(&mut client, scope).await?;
+        let proof = tree::inclusion(&transaction, scope, seq, tree_size).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(proof)
+    }
+
+    async fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreResult<Vec<Hash>> {
+        let mut client = self.client().await?;
+        // Consistency proofs hold only hashes; they read every account's leaves.
+        let transaction = sql::begin_scoped(&mut client, &Scope::All).await?;
+        let proof = tree::consistency(&transaction, old_size, new_size).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(proof)
+    }
+
+    async fn add_checkpoint(&self, checkpoint: StoredCheckpoint) -> StoreResult<()> {
+        tree::add_checkpoint(&mut self.client().await?, &checkpoint).await
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        Ok(tree::checkpoints(&self.client().await?, true).await?.pop())
+    }
+
+    async fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>> {
+        tree::checkpoints(&self.client().await?, false).await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        if self.jobs.is_closed() {
+            return Err(StoreError::Unavailable("the writer has stopped".into()));
+        }
+        tree::log_size(&self.client().await?).await.map(drop)
+    }
+
+    fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+}

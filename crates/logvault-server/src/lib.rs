@@ -7,6 +7,7 @@ mod metrics;
 mod ops;
 mod problem;
 mod viewed;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,6 +88,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(ops::router())
+        .merge(web::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -172,7 +172,7 @@ fn account_json(account: &logvault_core::Account) -> Value {
 pub(crate) async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
     match command {
         AccountsCommand::Create(args) => {
-            let store = args.storage.open()?;
+            let store = args.storage.open().await?;
             let kind = match args.kind {
                 KindArg::Partner => AccountKind::Partner,
                 KindArg::Merchant => AccountKind::Merchant,
@@ -190,7 +190,7 @@ pub(crate) async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
             print(&account_json(&account));
         }
         AccountsCommand::List(args) => {
-            let store = args.storage.open()?;
+            let store = args.storage.open().await?;
             let accounts = store.list_accounts(&Scope::All).await?;
             print(&Value::Array(accounts.iter().map(account_json).collect()));
         }
@@ -300,7 +300,7 @@ fn user_json(record: &UserRecord) -> Value {
 pub(crate) async fn users(command: UsersCommand) -> anyhow::Result<()> {
     match command {
         UsersCommand::Create(args) => {
-            let store = args.storage.open()?;
+            let store = args.storage.open().await?;
             let (password, generated) = if args.password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
@@ -324,7 +324,7 @@ pub(crate) async fn users(command: UsersCommand) -> anyhow::Result<()> {
             print(&output);
         }
         UsersCommand::List(args) => {
-            let store = args.storage.open()?;
+            let store = args.storage.open().await?;
             let users = store.list_users().await?;
             print(&Value::Array(users.iter().map(user_json).collect()));
         }
@@ -347,7 +347,7 @@ fn key_json(record: &KeyRecord) -> Value {
 pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create(args) => {
-            let store = args.storage.open()?;
+            let store = args.storage.open().await?;
             let role = role_of(args.role);
             let permissions = Permissions::parse(&args.permissions).map_err(anyhow::Error::msg)?;
             let (record, token) =
@@ -362,12 +362,12 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", signer.verifier_key().encode());
         }
         KeysCommand::List(args) => {
-            let store = args.storage.open()?;
+            let store = args.storage.open().await?;
             let keys = store.list_keys().await?;
             print(&Value::Array(keys.iter().map(key_json).collect()));
         }
         KeysCommand::Revoke(args) => {
-            let store = args.storage.open()?;
+            let store = args.storage.open().await?;
             let key_id = key::parse(&args.id).map_or(args.id.as_str(), |(key_id, _)| key_id);
             let record = store.key(key_id).await?;
             if !store.revoke_key(key_id).await? {

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use logvault_postgres::{PgConfig, PgStore};
 use logvault_sqlite::{SqliteConfig, SqliteStore};
 use logvault_store::Store;
 
@@ -36,6 +37,8 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Apply database migrations (on PostgreSQL, as the owner role).
+    Migrate(MigrateArgs),
     /// Recompute every hash, the Merkle tree and every checkpoint from storage.
     Verify(verify::VerifyArgs),
     /// Check one event against a signed checkpoint offline, without a database.
@@ -58,37 +61,67 @@ struct StorageArgs {
         global = true
     )]
     data_dir: PathBuf,
-    /// Database URL instead of --data-dir: `sqlite:///path/to/dir` (PostgreSQL is not built yet).
+    /// Database URL instead of --data-dir: `sqlite:///path/to/dir` or
+    /// `postgres://user:password@host:port/database` (key files stay in --data-dir).
     #[arg(long, env = "LOGVAULT_DB", global = true)]
     db: Option<String>,
 }
 
 impl StorageArgs {
-    /// Opens the configured store.
-    fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
-        let dir = match self.db.as_deref() {
-            None => self.data_dir.clone(),
-            Some(url) => match url.strip_prefix("sqlite://") {
-                Some(path) if !path.is_empty() => PathBuf::from(path),
-                _ if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                    anyhow::bail!(
-                        "the PostgreSQL backend is not available in this build; use --data-dir"
-                    )
-                }
-                _ => anyhow::bail!("--db must look like sqlite:///path/to/dir"),
-            },
-        };
-        let store = SqliteStore::open(&dir, SqliteConfig::default())?;
-        Ok(Arc::new(store))
+    /// Opens the configured store: PostgreSQL for `postgres://` URLs, SQLite otherwise.
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        match self.db.as_deref() {
+            Some(url) if is_postgres(url) => {
+                let store = PgStore::connect(url, PgConfig::default()).await?;
+                Ok(Arc::new(store))
+            }
+            Some(url) if !url.starts_with("sqlite://") || url == "sqlite://" => {
+                anyhow::bail!(
+                    "--db must look like sqlite:///path/to/dir or postgres://user@host/db"
+                )
+            }
+            _ => Ok(Arc::new(SqliteStore::open(
+                &self.dir(),
+                SqliteConfig::default(),
+            )?)),
+        }
     }
 
-    /// The data directory, for files kept beside the database.
+    /// The data directory: the SQLite store, and the files kept beside any store (the
+    /// checkpoint signing key, the initial admin key).
     fn dir(&self) -> PathBuf {
         self.db
             .as_deref()
             .and_then(|url| url.strip_prefix("sqlite://"))
+            .filter(|path| !path.is_empty())
             .map_or_else(|| self.data_dir.clone(), PathBuf::from)
     }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// PostgreSQL: the role the service connects as, granted exactly what it needs
+    /// (INSERT and SELECT on the log, nothing that changes or removes events).
+    #[arg(long)]
+    grant_to: Option<String>,
+}
+
+/// Applies pending migrations (run as the owner role on PostgreSQL).
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    match args.storage.db.as_deref() {
+        Some(url) if is_postgres(url) => {
+            logvault_postgres::migrate(url, args.grant_to.as_deref()).await?;
+        }
+        _ => drop(args.storage.open().await?),
+    }
+    println!("migrations applied");
+    Ok(())
 }
 
 /// Log output format.
@@ -150,6 +183,7 @@ fn main() -> ExitCode {
             Command::Keys(command) => admin::keys(command).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Users(command) => admin::users(command).await,
+            Command::Migrate(args) => migrate(args).await,
             Command::Verify(args) => verify::verify(args).await.and_then(succeeded),
             Command::VerifyProof(args) => verify::verify_proof(args).and_then(succeeded),
         }

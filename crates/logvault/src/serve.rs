@@ -67,7 +67,7 @@ const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin-key";
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let data_dir = args.storage.dir();
-    let store = args.storage.open()?;
+    let store = args.storage.open().await?;
     let first_start = store.list_keys().await?.is_empty();
     // Demo events are back-dated, so they must be the first events of the log.
     if args.demo {

@@ -45,7 +45,7 @@ pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
         ),
         None => None,
     };
-    let store = args.storage.open()?;
+    let store = args.storage.open().await?;
     let options = VerifyOptions {
         public_key,
         external_checkpoint,

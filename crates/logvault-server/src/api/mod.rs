@@ -1,6 +1,7 @@
 //! The v1 JSON API: ingest, list, get and trends for audit and threat events.
 
 mod events;
+mod export;
 mod ingest;
 mod params;
 mod proofs;
@@ -21,6 +22,8 @@ pub(crate) fn router() -> Router<AppState> {
             get(events::list_threat).post(ingest::post_threat),
         )
         .route("/v1/threat-events/trends", get(events::trends))
+        .route("/v1/audit-events/export", get(export::export_audit))
+        .route("/v1/threat-events/export", get(export::export_threat))
         .route("/v1/audit-events/{id}", get(events::get_audit))
         .route("/v1/threat-events/{id}", get(events::get_threat))
         .route("/v1/checkpoints/latest", get(proofs::latest_checkpoint))

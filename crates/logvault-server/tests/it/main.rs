@@ -8,3 +8,4 @@ mod ops;
 mod reads;
 mod support;
 mod viewed;
+mod web;

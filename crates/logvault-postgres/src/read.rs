@@ -1,0 +1,211 @@
+//! Scoped reads: event pages, lookups by id, trend counts and scans. Every statement adds the
+//! scope clause ([`Sql::scope`]) and runs in a transaction whose row-level-security scope is
+//! set to the same scope ([`crate::sql::begin_scoped`]).
+
+use deadpool_postgres::Transaction;
+use logvault_core::event::IndexFields;
+use logvault_core::{EventKind, Micros, Scope, StoredEvent};
+use logvault_store::{
+    EventQuery, Lookup, Page, ScannedEvent, StoreResult, TrendGroup, TrendQuery, TrendRow,
+};
+
+use crate::sql::{EVENT_COLUMNS, Sql, event_from_row, get, get_u64, kind_code, to_i64};
+
+/// Escapes `%`, `_` and `\` so `text` matches itself in a `LIKE` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+pub(crate) async fn query(
+    transaction: &Transaction<'_>,
+    scope: &Scope,
+    query: &EventQuery,
+    trigram: bool,
+) -> StoreResult<Page> {
+    let mut sql = Sql::new(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.kind = "
+    ));
+    let kind = sql.bind(kind_code(query.kind));
+    sql.push(&kind);
+    sql.scope(scope, "e.account_id");
+    sql.equals("e.account_id", &query.account_id);
+    if let Some(from) = query.from {
+        let placeholder = sql.bind(from.0);
+        sql.push(&format!(" AND e.received_at >= {placeholder}"));
+    }
+    if let Some(to) = query.to {
+        let placeholder = sql.bind(to.0);
+        sql.push(&format!(" AND e.received_at < {placeholder}"));
+    }
+    sql.equals("e.action", &query.action);
+    sql.equals("e.outcome", &query.outcome);
+    sql.equals("e.actor_id", &query.actor_id);
+    sql.equals("e.request_id", &query.request_id);
+    sql.equals("e.error_type", &query.error_type);
+    sql.equals("e.source", &query.source);
+    sql.equals("e.version", &query.version);
+    sql.equals("e.environment", &query.environment);
+    if let Some(range) = query.ip {
+        let low = sql.bind(range.low.to_vec());
+        let high = sql.bind(range.high.to_vec());
+        sql.push(&format!(" AND e.ip BETWEEN {low} AND {high}"));
+    }
+    if let Some(text) = &query.text {
+        // search_text is lower-cased by the core; the needle is lower-cased the same way.
+        let needle = text.to_lowercase();
+        if trigram {
+            let placeholder = sql.bind(like_pattern(&needle));
+            sql.push(&format!(" AND e.search_text LIKE {placeholder}"));
+        } else {
+            let placeholder = sql.bind(needle);
+            sql.push(&format!(
+                " AND position({placeholder} IN e.search_text) > 0"
+            ));
+        }
+    }
+    if let Some(before) = query.before_seq {
+        let placeholder = sql.bind(to_i64(before));
+        sql.push(&format!(" AND e.seq < {placeholder}"));
+    }
+    let limit = sql.bind(i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1);
+    sql.push(&format!(" ORDER BY e.seq DESC LIMIT {limit}"));
+    let mut events = sql
+        .query(transaction)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect::<StoreResult<Vec<StoredEvent>>>()?;
+    let next_before_seq = if events.len() > query.limit {
+        events.truncate(query.limit);
+        events.last().map(|event| event.seq)
+    } else {
+        None
+    };
+    Ok(Page {
+        events,
+        next_before_seq,
+    })
+}
+
+pub(crate) async fn event(
+    transaction: &Transaction<'_>,
+    scope: &Scope,
+    kind: EventKind,
+    event_id: &str,
+    account_id: Option<&str>,
+) -> StoreResult<Lookup> {
+    let mut sql = Sql::new(&format!(
+        "SELECT {EVENT_COLUMNS} FROM event_ids i \
+         JOIN events e ON e.seq = i.seq AND e.received_at = i.received_at WHERE i.event_id = "
+    ));
+    let id = sql.bind(event_id.to_string());
+    let kind = sql.bind(kind_code(kind));
+    sql.push(&format!("{id} AND i.kind = {kind}"));
+    sql.scope(scope, "i.account_id");
+    sql.equals("i.account_id", &account_id.map(str::to_string));
+    sql.push(" LIMIT 2");
+    let mut found = sql
+        .query(transaction)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect::<StoreResult<Vec<StoredEvent>>>()?;
+    Ok(match found.len() {
+        0 => Lookup::NotFound,
+        1 => Lookup::Found(Box::new(found.remove(0))),
+        _ => Lookup::Ambiguous,
+    })
+}
+
+pub(crate) async fn trends(
+    transaction: &Transaction<'_>,
+    scope: &Scope,
+    query: &TrendQuery,
+) -> StoreResult<Vec<TrendRow>> {
+    let column = match query.group_by {
+        TrendGroup::Version => "e.version",
+        TrendGroup::Environment => "e.environment",
+        TrendGroup::ErrorType => "e.error_type",
+    };
+    let width = query.interval.micros();
+    let mut sql = Sql::new(&format!(
+        "SELECT (e.received_at / {width}) * {width} AS bucket, coalesce({column}, '') AS key, \
+         count(*) FROM events e WHERE e.kind = 1 AND e.received_at >= "
+    ));
+    let from = sql.bind(query.from.0);
+    let to = sql.bind(query.to.0);
+    sql.push(&format!("{from} AND e.received_at < {to}"));
+    sql.scope(scope, "e.account_id");
+    sql.equals("e.account_id", &query.account_id);
+    sql.push(&format!(
+        " GROUP BY 1, 2 ORDER BY 1, coalesce({column}, '') COLLATE \"C\""
+    ));
+    sql.query(transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(TrendRow {
+                bucket: Micros(get(row, 0)?),
+                key: get(row, 1)?,
+                count: get_u64(row, 2)?,
+            })
+        })
+        .collect()
+}
+
+/// Events after `after_seq` in `seq` order, with their index columns.
+pub(crate) async fn scan(
+    transaction: &Transaction<'_>,
+    scope: &Scope,
+    after_seq: u64,
+    limit: usize,
+) -> StoreResult<Vec<ScannedEvent>> {
+    let mut sql = Sql::new(&format!(
+        "SELECT {EVENT_COLUMNS}, e.action, e.outcome, e.actor_id, e.ip, e.request_id, \
+         e.error_type, e.source, e.version, e.environment, e.search_text \
+         FROM events e WHERE e.seq > "
+    ));
+    let after = sql.bind(to_i64(after_seq));
+    sql.push(&after);
+    sql.scope(scope, "e.account_id");
+    let limit = sql.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    sql.push(&format!(" ORDER BY e.seq LIMIT {limit}"));
+    sql.query(transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            let ip: Option<Vec<u8>> = get(row, 13)?;
+            Ok(ScannedEvent {
+                event: event_from_row(row)?,
+                index: IndexFields {
+                    action: get(row, 10)?,
+                    outcome: get(row, 11)?,
+                    actor_id: get(row, 12)?,
+                    // A malformed stored address must be reported, not hidden: keep what
+                    // can be kept and let verification compare.
+                    ip: ip.map(|bytes| {
+                        let mut address = [0xff; 16];
+                        let n = bytes.len().min(16);
+                        address[..n].copy_from_slice(&bytes[..n]);
+                        address
+                    }),
+                    request_id: get(row, 14)?,
+                    error_type: get(row, 15)?,
+                    source: get(row, 16)?,
+                    version: get(row, 17)?,
+                    environment: get(row, 18)?,
+                    search_text: get(row, 19)?,
+                },
+            })
+        })
+        .collect()
+}

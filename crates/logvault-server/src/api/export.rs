@@ -1,0 +1,352 @@
+//! `GET /v1/{audit,threat}-events/export?format=csv|ndjson&…filters`: every matching event in
+//! the caller's scope, newest first, streamed page by page with the cursor so memory stays
+//! bounded whatever the size. Callers are API keys with `read` or people signed in to the
+//! Logs page (its export links). Each export is recorded as `logs.exported`.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use logvault_core::{EventKind, Micros, Principal, Scope, StoredEvent};
+use logvault_store::EventQuery;
+use serde_json::{Value, json};
+
+use super::events::query_summary;
+use super::params::{ListParams, parse_query};
+use crate::auth::{Reader, RequestOrigin};
+use crate::{ApiError, AppState};
+
+/// Events fetched per store request while streaming.
+const PAGE: usize = 1000;
+
+/// A bearer key with `read`, or else a live Logs-page session (whose people always read).
+pub(crate) struct Exporter(Principal);
+
+impl FromRequestParts<AppState> for Exporter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            let Reader(principal) = Reader::from_request_parts(parts, state).await?;
+            return Ok(Exporter(principal));
+        }
+        crate::web::session::signed_in(&parts.headers, state.store.as_ref())
+            .await?
+            .map(|signed_in| Exporter(signed_in.principal))
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Ndjson,
+}
+
+pub(crate) async fn export_audit(
+    state: State<AppState>,
+    exporter: Exporter,
+    origin: RequestOrigin,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    export(state, exporter, origin, query, EventKind::Audit).await
+}
+
+pub(crate) async fn export_threat(
+    state: State<AppState>,
+    exporter: Exporter,
+    origin: RequestOrigin,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    export(state, exporter, origin, query, EventKind::Threat).await
+}
+
+/// Splits `format` off the query string; the rest must be list filters.
+fn split_format(raw: Option<&str>) -> Result<(Format, String), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|e| ApiError::InvalidQuery(format!("bad query string: {e}")))?;
+    let mut format = None;
+    let mut rest = Vec::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "format" if format.is_none() => format = Some(value),
+            "format" => return Err(ApiError::InvalidQuery("format given twice".into())),
+            "limit" => {
+                return Err(ApiError::InvalidQuery(
+                    "export streams every matching event; limit is not accepted".into(),
+                ));
+            }
+            _ => rest.push((name, value)),
+        }
+    }
+    let format = match format.as_deref() {
+        Some("csv") => Format::Csv,
+        Some("ndjson") => Format::Ndjson,
+        _ => {
+            return Err(ApiError::InvalidQuery(
+                "format must be csv or ndjson".into(),
+            ));
+        }
+    };
+    let rest = serde_urlencoded::to_string(&rest)
+        .map_err(|e| ApiError::InvalidQuery(format!("bad query string: {e}")))?;
+    Ok((format, rest))
+}
+
+async fn export(
+    State(state): State<AppState>,
+    Exporter(principal): Exporter,
+    origin: RequestOrigin,
+    RawQuery(raw): RawQuery,
+    kind: EventKind,
+) -> Result<Response, ApiError> {
+    let (format, rest) = split_format(raw.as_deref())?;
+    let params: ListParams = parse_query(Some(&rest))?;
+    let mut query = params.to_query(kind)?;
+    query.limit = PAGE;
+    if let Some(account_id) = params.account_id() {
+        let found = state
+            .store
+            .accounts_in_scope(&principal.scope(), &[account_id.to_string()])
+            .await?;
+        if found.is_empty() {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let metadata = json!({
+        "kind": kind.as_str(),
+        "format": match format { Format::Csv => "csv", Format::Ndjson => "ndjson" },
+        "query": query_summary(raw.as_deref()),
+    });
+    state
+        .viewed
+        .record(&principal, &origin, "logs.exported", metadata)
+        .await;
+
+    let (content_type, extension) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    let filename = format!(
+        "{}-events-{}.{extension}",
+        kind.as_str(),
+        Micros::now()
+            .to_rfc3339()
+            .get(..19)
+            .unwrap_or("export")
+            .replace(':', "")
+    );
+    let pages = Pages {
+        state,
+        scope: principal.scope(),
+        query,
+        format,
+        header_sent: false,
+        done: false,
+    };
+    let body = Body::from_stream(stream::unfold(pages, |mut pages| async move {
+        let chunk = pages.next_chunk().await?;
+        Some((chunk, pages))
+    }));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The export's progress: one store page becomes one body chunk.
+struct Pages {
+    state: AppState,
+    scope: Scope,
+    query: EventQuery,
+    format: Format,
+    header_sent: bool,
+    done: bool,
+}
+
+impl Pages {
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        if self.done {
+            return None;
+        }
+        let mut out = String::new();
+        if !self.header_sent && self.format == Format::Csv {
+            out.push_str(&csv_line(
+                columns(self.query.kind).iter().map(|c| c.0.to_string()),
+            ));
+        }
+        self.header_sent = true;
+        let page = match self.state.store.query(&self.scope, &self.query).await {
+            Ok(page) => page,
+            Err(error) => {
+                // The status is already sent: cutting the body short is the only signal left.
+                tracing::error!(%error, "export failed mid-stream");
+                self.done = true;
+                return Some(Err(std::io::Error::other("export failed")));
+            }
+        };
+        for event in &page.events {
+            match self.format {
+                Format::Csv => out.push_str(&csv_row(event)),
+                Format::Ndjson => {
+                    out.push_str(&event.to_json().to_string());
+                    out.push('\n');
+                }
+            }
+        }
+        match page.next_before_seq {
+            Some(seq) => self.query.before_seq = Some(seq),
+            None => self.done = true,
+        }
+        Some(Ok(Bytes::from(out)))
+    }
+}
+
+type Column = (&'static str, fn(&Value) -> Value);
+
+/// The CSV columns of `kind`: a header and where each value sits in the event's JSON.
+fn columns(kind: EventKind) -> &'static [Column] {
+    const COMMON: [Column; 6] = [
+        ("seq", |e| e["seq"].clone()),
+        ("account_seq", |e| e["account_seq"].clone()),
+        ("received_at", |e| e["received_at"].clone()),
+        ("occurred_at", |e| e["occurred_at"].clone()),
+        ("id", |e| e["id"].clone()),
+        ("account_id", |e| e["account_id"].clone()),
+    ];
+    const AUDIT: [Column; 18] = [
+        COMMON[0],
+        COMMON[1],
+        COMMON[2],
+        COMMON[3],
+        COMMON[4],
+        COMMON[5],
+        ("action", |e| e["action"].clone()),
+        ("outcome", |e| e["outcome"].clone()),
+        ("reason", |e| e["reason"].clone()),
+        ("actor_id", |e| e["actor"]["id"].clone()),
+        ("actor_type", |e| e["actor"]["type"].clone()),
+        ("actor_name", |e| e["actor"]["name"].clone()),
+        ("ip", |e| e["origin"]["ip"].clone()),
+        ("user_agent", |e| e["origin"]["user_agent"].clone()),
+        ("request_id", |e| e["request_id"].clone()),
+        ("metadata", |e| e["metadata"].clone()),
+        ("redactions", |e| e["redactions"].clone()),
+        ("leaf_hash", |e| e["leaf_hash"].clone()),
+    ];
+    const THREAT: [Column; 22] = [
+        COMMON[0],
+        COMMON[1],
+        COMMON[2],
+        COMMON[3],
+        COMMON[4],
+        COMMON[5],
+        ("source", |e| e["source"].clone()),
+        ("error_type", |e| e["error_type"].clone()),
+        ("error_code", |e| e["error_code"].clone()),
+        ("message", |e| e["message"].clone()),
+        ("version", |e| e["version"].clone()),
+        ("environment", |e| e["environment"].clone()),
+        ("sdk_name", |e| e["sdk"]["name"].clone()),
+        ("sdk_platform", |e| e["sdk"]["platform"].clone()),
+        ("api_method", |e| e["api"]["method"].clone()),
+        ("api_path", |e| e["api"]["path"].clone()),
+        ("api_status", |e| e["api"]["status"].clone()),
+        ("stacktrace", |e| e["stacktrace"].clone()),
+        ("redactions", |e| e["redactions"].clone()),
+        ("metadata", |e| e["metadata"].clone()),
+        ("leaf_hash", |e| e["leaf_hash"].clone()),
+        ("nonce", |e| e["nonce"].clone()),
+    ];
+    match kind {
+        EventKind::Audit => &AUDIT,
+        EventKind::Threat => &THREAT,
+    }
+}
+
+fn csv_row(event: &StoredEvent) -> String {
+    let json = event.to_json();
+    csv_line(columns(event.kind).iter().map(|(_, get)| match get(&json) {
+        Value::Null => String::new(),
+        Value::String(text) => text,
+        other => other.to_string(),
+    }))
+}
+
+/// One CSV record (RFC 4180, CRLF line ends).
+fn csv_line(cells: impl Iterator<Item = String>) -> String {
+    let mut line = cells
+        .map(|cell| csv_cell(&cell))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// One CSV cell. A cell a spreadsheet would read as a formula (starting with `=`, `+`, `-`,
+/// `@`, tab or carriage return) gets a leading `'` so it stays text; then any cell holding a
+/// quote, comma or line break is quoted with inner quotes doubled.
+pub(crate) fn csv_cell(value: &str) -> String {
+    let neutral = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if neutral.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", neutral.replace('"', "\"\""))
+    } else {
+        neutral
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_escaped_and_neutralised() {
+        let cases = [
+            ("plain", "plain"),
+            ("", ""),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("a=b", "a=b"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(csv_cell(input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn format_is_split_from_the_filters() {
+        let cases = [
+            (Some("format=csv&action=x"), Some((Format::Csv, "action=x"))),
+            (
+                Some("action=x&format=ndjson"),
+                Some((Format::Ndjson, "action=x")),
+            ),
+            (Some("action=x"), None),
+            (Some("format=xml"), None),
+            (Some("format=csv&format=csv"), None),
+            (Some("format=csv&limit=5"), None),
+            (None, None),
+        ];
+        for (raw, expected) in cases {
+            let got = split_format(raw).ok();
+            let expected = expected.map(|(f, rest)| (f, rest.to_string()));
+            assert_eq!(got, expected, "{raw:?}");
+        }
+    }
+}
