@@ -1,8 +1,8 @@
 //! People's passwords (argon2id, PHC strings) and session tokens (256 random bits, stored
 //! only as SHA-256).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
 /// Why a password could not be hashed.
@@ -29,8 +29,11 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 
 /// Whether `password` matches the stored PHC string (a malformed string never matches).
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(phc).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 /// A new random token (64 hex digits) for a session cookie or a CSRF field.
@@ -52,7 +55,10 @@ pub fn generate_password() -> Result<String, PasswordError> {
     getrandom::fill(&mut bytes).map_err(|e| PasswordError::Random(e.to_string()))?;
     // 256 is not a multiple of the alphabet size; the bias is below 1% per character and
     // irrelevant at this length.
-    Ok(bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect())
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
 }
 
 #[cfg(test)]
@@ -63,12 +69,21 @@ mod tests {
     fn passwords_verify_only_themselves() {
         let phc = hash_password("correct horse").expect("hash");
         assert!(phc.starts_with("$argon2id$"), "{phc}");
-        let cases = [("correct horse", true), ("correct horse ", false), ("", false), ("Correct horse", false)];
+        let cases = [
+            ("correct horse", true),
+            ("correct horse ", false),
+            ("", false),
+            ("Correct horse", false),
+        ];
         for (attempt, expected) in cases {
             assert_eq!(verify_password(attempt, &phc), expected, "{attempt:?}");
         }
         assert!(!verify_password("x", "not a phc string"));
-        assert_ne!(hash_password("correct horse").expect("hash"), phc, "salts differ");
+        assert_ne!(
+            hash_password("correct horse").expect("hash"),
+            phc,
+            "salts differ"
+        );
     }
 
     #[test]
