@@ -15,6 +15,6 @@ pub mod validate;
 
 pub use account::{Account, AccountId, AccountKind, PLATFORM_ACCOUNT};
 pub use event::{EventKind, NewEvent, StoredEvent};
-pub use principal::{Permission, Permissions, Principal, Role, Scope};
+pub use principal::{ActorType, Permission, Permissions, Principal, Role, Scope};
 pub use time::Micros;
 pub use validate::FieldProblem;

@@ -118,11 +118,32 @@ impl Serialize for Permissions {
     }
 }
 
+/// What kind of caller a principal is, as recorded in `actor.type` of its audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorType {
+    /// A machine with an API key.
+    ApiKey,
+    /// A person signed in to the Logs page.
+    User,
+}
+
+impl ActorType {
+    /// `api_key` or `user`, as in the audit event contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::ApiKey => "api_key",
+            ActorType::User => "user",
+        }
+    }
+}
+
 /// An authenticated caller: an API key or a signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The key id or user id, recorded as the actor of its own reads.
     pub actor_id: String,
+    /// Key or person.
+    pub actor_type: ActorType,
     /// The role it acts in.
     pub role: Role,
     /// The account it is bound to (`platform` for admins).

@@ -201,6 +201,10 @@ pub fn validate_event_with(
     if let Some(metadata) = object.get("metadata") {
         checker.metadata(metadata);
     }
+    // U+0000 ends strings in C and is refused by PostgreSQL: no backend may see it.
+    for (key, value) in object {
+        checker.no_nul(value, key);
+    }
     match kind {
         EventKind::Audit => checker.audit(object),
         EventKind::Threat => checker.threat(object),
@@ -374,6 +378,30 @@ impl Checker<'_> {
         }
     }
 
+    fn no_nul(&mut self, value: &Value, path: &str) {
+        match value {
+            Value::String(text) if text.contains('\0') => {
+                // Paths hold client key names: shown scrubbed, like unknown fields.
+                let shown = self
+                    .scrubber
+                    .scrub_text(path, &mut Redactions::default())
+                    .into_owned();
+                self.problem(&shown, "must not contain NUL (U+0000) characters");
+            }
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    self.no_nul(inner, &format!("{path}.{key}"));
+                }
+            }
+            Value::Array(items) => {
+                for (index, inner) in items.iter().enumerate() {
+                    self.no_nul(inner, &format!("{path}[{index}]"));
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn metadata(&mut self, metadata: &Value) {
         if !metadata.is_object() {
             self.problem("metadata", "must be an object");
@@ -523,6 +551,13 @@ mod tests {
                 ],
             ),
             (json!([1]), vec![": each event must be a JSON object"]),
+            (
+                json!({"action": "a", "outcome": "success", "actor": {"id": "u\u{0}"}, "metadata": {"k": ["x", "\u{0}"]}}),
+                vec![
+                    "actor.id: must not contain NUL (U+0000) characters",
+                    "metadata.k[1]: must not contain NUL (U+0000) characters",
+                ],
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
-use logvault_core::{Permission, Principal, key};
+use logvault_core::{ActorType, Permission, Principal, key};
 
 use crate::{ApiError, AppState};
 
@@ -41,6 +41,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(Principal {
             actor_id: record.key_id,
+            actor_type: ActorType::ApiKey,
             role: record.role,
             account_id: record.account_id,
             permissions: record.permissions,
@@ -99,6 +100,20 @@ pub struct RequestOrigin {
     pub ip: Option<String>,
     /// The `User-Agent` header, truncated.
     pub user_agent: Option<String>,
+}
+
+impl RequestOrigin {
+    /// The `origin` object of an audit event, or `None` when nothing is known.
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        let mut origin = serde_json::Map::new();
+        if let Some(ip) = &self.ip {
+            origin.insert("ip".into(), ip.clone().into());
+        }
+        if let Some(agent) = &self.user_agent {
+            origin.insert("user_agent".into(), agent.clone().into());
+        }
+        (!origin.is_empty()).then_some(serde_json::Value::Object(origin))
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {

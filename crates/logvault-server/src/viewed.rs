@@ -57,19 +57,12 @@ impl ViewRecorder {
         let mut event = json!({
             "action": action,
             "outcome": "success",
-            "actor": {"id": principal.actor_id, "type": "api_key"},
+            "actor": {"id": principal.actor_id, "type": principal.actor_type.as_str()},
             "account_id": principal.account_id,
             "metadata": metadata,
         });
-        let mut origin_json = serde_json::Map::new();
-        if let Some(ip) = &origin.ip {
-            origin_json.insert("ip".into(), ip.clone().into());
-        }
-        if let Some(agent) = &origin.user_agent {
-            origin_json.insert("user_agent".into(), agent.clone().into());
-        }
-        if !origin_json.is_empty() {
-            event["origin"] = Value::Object(origin_json);
+        if let Some(origin) = origin.to_json() {
+            event["origin"] = origin;
         }
         // A read must never go unrecorded: if the details do not fit, record it without them.
         let limits = Limits::default();

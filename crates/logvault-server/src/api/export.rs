@@ -32,6 +32,17 @@ impl FromRequestParts<AppState> for Exporter {
             let Reader(principal) = Reader::from_request_parts(parts, state).await?;
             return Ok(Exporter(principal));
         }
+        // A session cookie rides along on links from other sites too; only a request the
+        // browser marks as same-origin (or typed by the person) may export with it.
+        let site = parts
+            .headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok());
+        if site.is_some_and(|site| site != "same-origin" && site != "none") {
+            return Err(ApiError::Forbidden(
+                "exports with a session must start from the Logs page".into(),
+            ));
+        }
         crate::web::session::signed_in(&parts.headers, state.store.as_ref())
             .await?
             .map(|signed_in| Exporter(signed_in.principal))

@@ -3,7 +3,7 @@
 mod events;
 mod export;
 mod ingest;
-mod params;
+pub(crate) mod params;
 mod proofs;
 
 use axum::Router;

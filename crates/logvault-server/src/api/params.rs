@@ -110,13 +110,22 @@ impl ListParams {
             action: self.action.clone(),
             outcome: self.outcome.clone(),
             actor_id: self.actor_id.clone(),
-            ip: self.ip.as_deref().map(parse_ip_range).transpose()?,
+            ip: self
+                .ip
+                .as_deref()
+                .map(parse_ip_range)
+                .transpose()
+                .map_err(ApiError::InvalidQuery)?,
             request_id: self.request_id.clone(),
             error_type: self.error_type.clone(),
             source: self.source.clone(),
             version: self.version.clone(),
             environment: self.environment.clone(),
-            before_seq: self.cursor.as_deref().map(decode_cursor).transpose()?,
+            before_seq: self
+                .cursor
+                .as_deref()
+                .map(|cursor| decode_cursor(cursor).ok_or(ApiError::InvalidCursor))
+                .transpose()?,
             limit,
         })
     }
@@ -146,9 +155,10 @@ fn time_range(
     Ok((from, to))
 }
 
-/// An address (`203.0.113.7`) or a CIDR block (`203.0.113.0/24`, `2001:db8::/32`).
-fn parse_ip_range(text: &str) -> Result<IpRange, ApiError> {
-    let bad = || ApiError::InvalidQuery("ip must be an IP address or CIDR block".into());
+/// An address (`203.0.113.7`) or a CIDR block (`203.0.113.0/24`, `2001:db8::/32`) as an
+/// inclusive range of 16-byte addresses (IPv4 mapped). Shared by the API and the Logs page.
+pub(crate) fn parse_ip_range(text: &str) -> Result<IpRange, String> {
+    let bad = || "ip must be an IP address or CIDR block".to_string();
     let (addr, prefix) = match text.split_once('/') {
         Some((addr, prefix)) => (addr, Some(prefix)),
         None => (text, None),
@@ -179,12 +189,12 @@ pub(crate) fn encode_cursor(before_seq: u64) -> String {
     format!("c{before_seq:016x}")
 }
 
-fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
+/// The inverse of [`encode_cursor`]; `None` for anything this service did not produce.
+pub(crate) fn decode_cursor(cursor: &str) -> Option<u64> {
     cursor
         .strip_prefix('c')
         .filter(|hex| hex.len() == 16)
         .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-        .ok_or(ApiError::InvalidCursor)
 }
 
 /// Parameters of `GET /v1/threat-events/trends`.
@@ -293,9 +303,9 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        assert_eq!(decode_cursor(&encode_cursor(1234)).ok(), Some(1234));
+        assert_eq!(decode_cursor(&encode_cursor(1234)), Some(1234));
         for bad in ["", "c", "x00000000000004d2", "c00000000000004dz", "c4d2"] {
-            assert!(decode_cursor(bad).is_err(), "{bad}");
+            assert!(decode_cursor(bad).is_none(), "{bad}");
         }
     }
 }

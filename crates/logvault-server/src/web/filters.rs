@@ -2,11 +2,11 @@
 //! API's query parameters, plus `range` presets and the `datetime-local` form of times.
 //! Empty form fields mean "no filter".
 
-use std::net::IpAddr;
+pub(crate) use crate::api::params::encode_cursor;
+use crate::api::params::{decode_cursor, parse_ip_range};
 
-use logvault_core::validate::ip_bytes;
 use logvault_core::{EventKind, Micros};
-use logvault_store::{EventQuery, IpRange};
+use logvault_store::EventQuery;
 use serde::Deserialize;
 
 const HOUR: i64 = 3_600_000_000;
@@ -198,44 +198,6 @@ impl Filters {
         pairs.extend(to.map(|at| ("to", at.to_rfc3339())));
         pairs
     }
-}
-
-/// Cursors have the API's shape: `c` and the last `seq` shown, in hex.
-pub(crate) fn encode_cursor(before_seq: u64) -> String {
-    format!("c{before_seq:016x}")
-}
-
-fn decode_cursor(cursor: &str) -> Option<u64> {
-    cursor
-        .strip_prefix('c')
-        .filter(|hex| hex.len() == 16)
-        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-}
-
-/// An address or CIDR block as an inclusive range of 16-byte addresses (IPv4 mapped).
-pub(crate) fn parse_ip_range(text: &str) -> Result<IpRange, String> {
-    let bad = || "ip must be an IP address or CIDR block".to_string();
-    let (addr, prefix) = match text.split_once('/') {
-        Some((addr, prefix)) => (addr, Some(prefix)),
-        None => (text, None),
-    };
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-    let max_prefix = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix: u32 = match prefix {
-        None => max_prefix,
-        Some(prefix) => prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= max_prefix)
-            .ok_or_else(bad)?,
-    };
-    let prefix_128 = prefix + (128 - max_prefix);
-    let bits = u128::from_be_bytes(ip_bytes(addr));
-    let host_mask = u128::MAX.checked_shr(prefix_128).unwrap_or(0);
-    Ok(IpRange {
-        low: (bits & !host_mask).to_be_bytes(),
-        high: (bits | host_mask).to_be_bytes(),
-    })
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use logvault_core::password::{hash_password, new_token, token_hash, verify_password};
-use logvault_core::validate::validate_event;
+use logvault_core::validate::validate_event_with;
 use logvault_core::{EventKind, Micros, PLATFORM_ACCOUNT};
 use logvault_store::{SessionRecord, UserRecord};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::WebError;
 use super::render::render;
@@ -126,22 +126,17 @@ async fn record(
     if let Err(failure) = outcome {
         event["reason"] = failure.reason().into();
     }
-    let mut origin_json = serde_json::Map::new();
-    if let Some(ip) = &origin.ip {
-        origin_json.insert("ip".into(), ip.clone().into());
+    if let Some(origin) = origin.to_json() {
+        event["origin"] = origin;
     }
-    if let Some(agent) = &origin.user_agent {
-        origin_json.insert("user_agent".into(), agent.clone().into());
-    }
-    if !origin_json.is_empty() {
-        event["origin"] = Value::Object(origin_json);
-    }
-    let new_event = validate_event(
+    let config = &state.config;
+    let new_event = validate_event_with(
         EventKind::Audit,
         0,
         &event,
         account_id,
-        &state.config.limits,
+        &config.limits,
+        &config.scrubber,
     )
     .map_err(|problems| WebError::Internal(format!("{action} event: {problems:?}")))?;
     state.store.ingest(vec![new_event]).await?;

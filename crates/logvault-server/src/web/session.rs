@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use logvault_core::password::token_hash;
-use logvault_core::{Micros, Permissions, Principal};
+use logvault_core::{ActorType, Micros, Permissions, Principal};
 use logvault_store::{Store, StoreResult, UserRecord};
 
 use super::WebError;
@@ -98,6 +98,7 @@ pub(crate) async fn signed_in(
     Ok(Some(SignedIn {
         principal: Principal {
             actor_id: user.user_id.clone(),
+            actor_type: ActorType::User,
             role: user.role,
             account_id: user.account_id.clone(),
             // People read the logs; ingest and administration stay with API keys.

@@ -223,3 +223,33 @@ async fn the_page_links_to_the_export_of_its_filter() {
         "{records:?}"
     );
 }
+
+/// A session cookie travels with links from other sites too: an export the browser marks
+/// as cross-site is refused, while one from the Logs page itself (or typed) proceeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_exports_refuse_cross_site_requests() {
+    use axum::body::Body;
+    use axum::http::{Method, Request, header};
+    let world = world_with_people().await;
+    let cookie = sign_in(&world, "pat-partner").await;
+    let cases = [
+        (Some("cross-site"), 403),
+        (Some("same-site"), 403),
+        (Some("same-origin"), 200),
+        (Some("none"), 200),
+        (None, 200),
+    ];
+    for (site, expected) in cases {
+        let mut builder = Request::builder()
+            .method(Method::GET)
+            .uri("/v1/audit-events/export?format=ndjson")
+            .header(header::COOKIE, &cookie);
+        if let Some(site) = site {
+            builder = builder.header("sec-fetch-site", site);
+        }
+        let reply = world
+            .send_request(builder.body(Body::empty()).expect("request"))
+            .await;
+        assert_eq!(reply.status.as_u16(), expected, "Sec-Fetch-Site: {site:?}");
+    }
+}
