@@ -67,6 +67,9 @@ const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin-key";
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let data_dir = args.storage.dir();
+    // Key files live here whatever the store; SQLite would create it, PostgreSQL does not.
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", data_dir.display()))?;
     let store = args.storage.open().await?;
     let first_start = store.list_keys().await?.is_empty();
     // Demo events are back-dated, so they must be the first events of the log.

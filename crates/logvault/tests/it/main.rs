@@ -6,5 +6,8 @@ mod cli;
 mod crash;
 mod demo;
 mod http;
+mod multinode;
+#[path = "../../../logvault-postgres/tests/it/cluster.rs"]
+mod pg_cluster;
 mod privacy;
 mod server;
