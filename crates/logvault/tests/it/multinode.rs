@@ -115,7 +115,7 @@ fn nodes_share_one_log_and_survive_a_sigkill() {
     // The first node creates the admin key; the others find it.
     let first = start(0);
     let admin = read_admin_key(&dirs[0]);
-    let mut nodes = vec![first, start(1), start(2)];
+    let mut nodes = [first, start(1), start(2)];
     for account in ACCOUNTS {
         let output = cli(&[
             "accounts",
