@@ -1,6 +1,7 @@
 //! End-to-end tests of the `logvault` binary: the real process, its CLI, and its HTTP API
 //! over real sockets, including kill -9 and SIGTERM mid-ingest.
 
+mod bench;
 mod browser;
 mod cli;
 mod crash;
