@@ -330,15 +330,33 @@ impl Scrubber {
     pub fn scrub_event(&self, kind: EventKind, object: &mut Map<String, Value>) -> Redactions {
         let mut redactions = Redactions::default();
         if kind == EventKind::Threat {
-            for field in ["message", "stacktrace", "error_code"] {
+            // Every free-text field of a threat event: a secret can land anywhere an SDK
+            // copies text, including the error type and version strings. The detectors keep
+            // versions, codes and identifiers intact.
+            let fields = [
+                "message",
+                "stacktrace",
+                "error_code",
+                "error_type",
+                "version",
+                "environment",
+            ];
+            for field in fields {
                 if let Some(Value::String(text)) = object.get_mut(field) {
                     self.scrub_string(text, &mut redactions);
                 }
             }
-            if let Some(Value::Object(api)) = object.get_mut("api")
-                && let Some(Value::String(path)) = api.get_mut("path")
-            {
-                self.scrub_string(path, &mut redactions);
+            for (outer, inner) in [
+                ("api", "path"),
+                ("api", "method"),
+                ("sdk", "name"),
+                ("sdk", "platform"),
+            ] {
+                if let Some(Value::Object(nested)) = object.get_mut(outer)
+                    && let Some(Value::String(text)) = nested.get_mut(inner)
+                {
+                    self.scrub_string(text, &mut redactions);
+                }
             }
         }
         if let Some(metadata) = object.get_mut("metadata") {

@@ -54,6 +54,26 @@ fn secrets_never_reach_disk_logs_or_responses() {
             .status,
         201
     );
+    // The NDJSON path, with the secrets in other fields.
+    let ndjson = format!(
+        "{}\n{}\n",
+        json!({"id": "leak-4", "source": "sdk", "error_type": SECRETS[1].0, "message": "see metadata",
+               "metadata": {"headers": {"cookie": SECRETS[3].0}, "list": [SECRETS[0].0, SECRETS[2].0]}}),
+        json!({"id": "leak-5", "source": "sdk", "error_type": "E", "message": SECRETS[5].0, "sdk": {"name": "ios", "platform": "iOS"}})
+    );
+    let headers = [
+        ("Content-Type", "application/x-ndjson"),
+        ("Authorization", &*format!("Bearer {key}")),
+    ];
+    let via_ndjson = crate::http::request(
+        &server.addr,
+        "POST",
+        "/v1/threat-events",
+        &headers,
+        Some(ndjson.as_bytes()),
+    )
+    .expect("ndjson");
+    assert_eq!(via_ndjson.status, 201, "{}", via_ndjson.body);
     // A secret used as a field name comes back in the problem as a placeholder, not raw.
     let mut bad = event.clone();
     bad["id"] = "leak-3".into();
@@ -85,6 +105,13 @@ fn secrets_never_reach_disk_logs_or_responses() {
         server.get("/v1/audit-events/leak-2", &key).body,
         server.get("/v1/threat-events?q=charge", &key).body,
         server.get("/v1/audit-events?limit=1000", &key).body,
+        server.get("/v1/threat-events?limit=1000", &key).body,
+        server.get("/v1/threat-events/export?format=csv", &key).body,
+        server
+            .get("/v1/threat-events/export?format=ndjson", &key)
+            .body,
+        server.get("/v1/audit-events/export?format=csv", &key).body,
+        via_ndjson.body,
     ];
     for body in &responses {
         assert_eq!(
@@ -94,12 +121,30 @@ fn secrets_never_reach_disk_logs_or_responses() {
         );
     }
 
+    // The raw files while the server runs (the WAL holds the newest pages), then again after a
+    // clean stop, together with everything the server wrote to stdout and stderr.
+    check_files(&dir, &[]);
     assert!(server.terminate(Duration::from_secs(30)).success());
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+    let stdout = server.startup_lines.join("\n");
+    assert_eq!(
+        contains_secret(stdout.as_bytes()),
+        None,
+        "stdout leaks: {stdout}"
+    );
+    check_files(&dir, &[dir.with_extension("log")]);
+}
+
+/// No file of the data directory (database, WAL, keys) nor any of `extra` holds a secret.
+fn check_files(dir: &std::path::Path, extra: &[std::path::PathBuf]) {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .expect("data dir")
         .map(|entry| entry.expect("entry").path())
         .collect();
-    files.push(dir.with_extension("log"));
+    assert!(
+        files.iter().any(|f| f.ends_with("logvault.db")),
+        "{files:?}"
+    );
+    files.extend(extra.iter().cloned());
     for file in files {
         let bytes = std::fs::read(&file).expect("read");
         assert_eq!(
