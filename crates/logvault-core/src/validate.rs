@@ -378,27 +378,16 @@ impl Checker<'_> {
         }
     }
 
+    /// Records the first NUL character inside `value`, if any, naming its path.
     fn no_nul(&mut self, value: &Value, path: &str) {
-        match value {
-            Value::String(text) if text.contains('\0') => {
-                // Paths hold client key names: shown scrubbed, like unknown fields.
-                let shown = self
-                    .scrubber
-                    .scrub_text(path, &mut Redactions::default())
-                    .into_owned();
-                self.problem(&shown, "must not contain NUL (U+0000) characters");
-            }
-            Value::Object(map) => {
-                for (key, inner) in map {
-                    self.no_nul(inner, &format!("{path}.{key}"));
-                }
-            }
-            Value::Array(items) => {
-                for (index, inner) in items.iter().enumerate() {
-                    self.no_nul(inner, &format!("{path}[{index}]"));
-                }
-            }
-            _ => {}
+        if let Some(rest) = nul_path(value) {
+            // Paths hold client key names: shown scrubbed, like unknown fields.
+            let full = format!("{path}{rest}");
+            let shown = self
+                .scrubber
+                .scrub_text(&full, &mut Redactions::default())
+                .into_owned();
+            self.problem(&shown, "must not contain NUL (U+0000) characters");
         }
     }
 
@@ -483,6 +472,22 @@ pub fn ip_bytes(addr: IpAddr) -> [u8; 16] {
     match addr {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The path below `value` to its first string holding U+0000 (`""` for `value` itself);
+/// builds no string at all when there is none, which is the common case.
+fn nul_path(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then(String::new),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(key, inner)| nul_path(inner).map(|rest| format!(".{key}{rest}"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, inner)| nul_path(inner).map(|rest| format!("[{index}]{rest}"))),
+        _ => None,
     }
 }
 

@@ -140,14 +140,27 @@ pub async fn verify_log(
         return Ok(report);
     }
     // Events committed after the head was read are left for the next run.
-    while state.frontier.size() < head.size {
-        let wanted = (head.size - state.frontier.size()).min(CHUNK as u64) as usize;
-        let chunk = store
-            .scan(&Scope::All, state.frontier.size(), wanted)
-            .await?;
-        if chunk.is_empty() {
-            break;
-        }
+    // Reading the next chunk overlaps checking this one, and the per-event checks (hashing,
+    // parsing) run on every core; only the frontier and the sequences are walked in order.
+    let wanted = |after: u64| (head.size.saturating_sub(after)).min(CHUNK as u64) as usize;
+    let mut next_chunk = store.scan(&Scope::All, 0, wanted(0)).await?;
+    while !next_chunk.is_empty() {
+        let chunk = std::mem::take(&mut next_chunk);
+        let after = chunk.last().map_or(0, |last| last.event.seq);
+        let checking = tokio::task::spawn_blocking(move || {
+            let checks = standalone_checks(&chunk);
+            (chunk, checks)
+        });
+        let reading = async {
+            match wanted(after) {
+                0 => Ok(Vec::new()),
+                n => store.scan(&Scope::All, after, n).await,
+            }
+        };
+        let (checked, read) = tokio::join!(checking, reading);
+        let (chunk, checks) = checked
+            .map_err(|e| crate::StoreError::Backend(format!("verification task failed: {e}")))?;
+        next_chunk = read?;
         let wanted_blocks = (state.frontier.size() + chunk.len() as u64) / 256;
         while (state.next_block + state.blocks.len() as u64) < wanted_blocks {
             let from = state.next_block + state.blocks.len() as u64;
@@ -157,8 +170,8 @@ pub async fn verify_log(
             }
             state.blocks.extend(more);
         }
-        for scanned in &chunk {
-            if let Some(divergence) = state.check(scanned) {
+        for (scanned, standalone) in chunk.iter().zip(checks) {
+            if let Some(divergence) = state.check(scanned, standalone) {
                 report.divergence = Some(divergence);
                 report.events = state.frontier.size();
                 return Ok(report);
@@ -241,7 +254,7 @@ struct State<I: Iterator<Item = ExpectedRoot>> {
 }
 
 impl<I: Iterator<Item = ExpectedRoot>> State<I> {
-    fn check(&mut self, scanned: &ScannedEvent) -> Option<Divergence> {
+    fn check(&mut self, scanned: &ScannedEvent, standalone: Standalone) -> Option<Divergence> {
         let event = &scanned.event;
         let seq = self.frontier.size() + 1;
         if event.seq != seq {
@@ -273,24 +286,23 @@ impl<I: Iterator<Item = ExpectedRoot>> State<I> {
             return diverge(Some(seq), "received_at", "goes back in time along seq");
         }
         self.last_received_at = event.received_at;
-        if event.compute_leaf_hash() != event.leaf_hash {
+        if !standalone.hash_matches {
             return diverge(
                 Some(seq),
                 "content",
                 "the stored fields no longer hash to the stored leaf_hash (body, ids, times, nonce or leaf_hash changed)",
             );
         }
-        let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&event.body) else {
-            return diverge(Some(seq), "body", "is not a JSON object");
-        };
-        if let Some(field) =
-            index_mismatch(&IndexFields::from_body(event.kind, &body), &scanned.index)
-        {
-            return diverge(
-                Some(seq),
-                field,
-                "the stored column does not match the event body",
-            );
+        match standalone.columns {
+            Err(()) => return diverge(Some(seq), "body", "is not a JSON object"),
+            Ok(Some(field)) => {
+                return diverge(
+                    Some(seq),
+                    field,
+                    "the stored column does not match the event body",
+                );
+            }
+            Ok(None) => {}
         }
         if let Some(root) = completed_subtree_root(&self.frontier, &event.leaf_hash, BLOCK_LEVELS) {
             let block = seq / 256 - 1;
@@ -332,6 +344,52 @@ impl<I: Iterator<Item = ExpectedRoot>> State<I> {
         }
         None
     }
+}
+
+/// What can be checked of one event on its own, so it runs on every core.
+struct Standalone {
+    /// The stored fields hash to the stored leaf hash.
+    hash_matches: bool,
+    /// The first filter column that disagrees with the body, or `Err` if the body is not a
+    /// JSON object.
+    columns: Result<Option<&'static str>, ()>,
+}
+
+fn standalone_check(scanned: &ScannedEvent) -> Standalone {
+    let event = &scanned.event;
+    let columns = match serde_json::from_str::<Value>(&event.body) {
+        Ok(Value::Object(body)) => Ok(index_mismatch(
+            &IndexFields::from_body(event.kind, &body),
+            &scanned.index,
+        )),
+        _ => Err(()),
+    };
+    Standalone {
+        hash_matches: event.compute_leaf_hash() == event.leaf_hash,
+        columns,
+    }
+}
+
+/// [`standalone_check`] of every event, split across the machine's cores.
+fn standalone_checks(chunk: &[ScannedEvent]) -> Vec<Standalone> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let part = chunk.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunk
+            .chunks(part)
+            .map(|events| {
+                scope.spawn(move || events.iter().map(standalone_check).collect::<Vec<_>>())
+            })
+            .collect();
+        // A worker that panicked yields fewer results; the zip in the caller then stops early
+        // and the log head check reports the events it did not reach.
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn index_mismatch(derived: &IndexFields, stored: &IndexFields) -> Option<&'static str> {
