@@ -42,6 +42,8 @@ pub struct SqliteConfig {
     pub max_batch_events: usize,
     /// Read-only connections for queries.
     pub readers: usize,
+    /// Newest rows a partner or admin page scans backwards before using the index.
+    pub recent_window: u64,
 }
 
 impl Default for SqliteConfig {
@@ -50,6 +52,7 @@ impl Default for SqliteConfig {
             max_queued_events: 100_000,
             max_batch_events: 20_000,
             readers: 4,
+            recent_window: 100_000,
         }
     }
 }
@@ -60,6 +63,7 @@ pub struct SqliteStore {
     jobs: Option<mpsc::UnboundedSender<WriteJob>>,
     queue_permits: Arc<Semaphore>,
     max_queued_events: usize,
+    recent_window: u64,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     /// Dropping the sender stops the WAL checkpoint thread.
     wal_checkpointer: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
@@ -98,6 +102,7 @@ impl SqliteStore {
             jobs: Some(jobs),
             queue_permits: Arc::new(Semaphore::new(config.max_queued_events)),
             max_queued_events: config.max_queued_events,
+            recent_window: config.recent_window,
             writer_thread: Some(writer_thread),
             admin: Arc::new(std::sync::Mutex::new(admin)),
             metrics,
@@ -275,9 +280,9 @@ impl Store for SqliteStore {
     }
 
     async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
-        let (scope, query) = (scope.clone(), query.clone());
+        let (scope, query, window) = (scope.clone(), query.clone(), self.recent_window);
         self.readers
-            .run(move |connection| read::query(connection, &scope, &query))
+            .run(move |connection| read::query(connection, &scope, &query, window))
             .await
     }
 

@@ -73,13 +73,79 @@ fn text_filter(column: &str, value: &Option<String>, sql: &mut String, values: &
     }
 }
 
+/// One page of events. A multi-account page (partner or admin) without a selective filter
+/// first looks among the `recent_window` newest rows, walking the table backwards: with a
+/// common filter the page fills within a few thousand rows, while the per-account index would
+/// have to collect and sort every match of every account. Only if that window holds too few
+/// matches does the rest come through the index.
 pub(crate) fn query(
     connection: &Connection,
     scope: &Scope,
     query: &EventQuery,
+    recent_window: u64,
 ) -> StoreResult<Page> {
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?");
+    let wanted = query.limit + 1;
+    // Filters that match few rows are better served by the index than by walking back.
+    let selective = query.account_id.is_some()
+        || query.actor_id.is_some()
+        || query.request_id.is_some()
+        || query.ip.is_some();
+    let mut events = if matches!(scope, Scope::Account(_)) || selective {
+        select(connection, scope, query, None, wanted)?
+    } else {
+        let top = match query.before_seq {
+            Some(before) => before,
+            None => log_size(connection)? + 1,
+        };
+        let floor = top.saturating_sub(recent_window);
+        let mut recent = select(connection, scope, query, Some(floor), wanted)?;
+        if recent.len() < wanted && floor > 0 {
+            let older = EventQuery {
+                before_seq: Some(floor),
+                ..query.clone()
+            };
+            recent.extend(select(
+                connection,
+                scope,
+                &older,
+                None,
+                wanted - recent.len(),
+            )?);
+        }
+        recent
+    };
+    let next_before_seq = if events.len() > query.limit {
+        events.truncate(query.limit);
+        events.last().map(|event| event.seq)
+    } else {
+        None
+    };
+    Ok(Page {
+        events,
+        next_before_seq,
+    })
+}
+
+/// Up to `limit` events matching `query`, newest first. With `floor`, only events with
+/// `seq >= floor`, found by walking the table backwards instead of through an index.
+fn select(
+    connection: &Connection,
+    scope: &Scope,
+    query: &EventQuery,
+    floor: Option<u64>,
+    limit: usize,
+) -> StoreResult<Vec<StoredEvent>> {
+    let table = if floor.is_some() {
+        "events NOT INDEXED"
+    } else {
+        "events"
+    };
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM {table} WHERE kind = ?");
     let mut values = vec![Value::Integer(kind_code(query.kind))];
+    if let Some(floor) = floor {
+        sql.push_str(" AND seq >= ?");
+        values.push(Value::Integer(i64::try_from(floor).unwrap_or(i64::MAX)));
+    }
     scope_clause(scope, "account_id", &mut sql, &mut values);
     text_filter("account_id", &query.account_id, &mut sql, &mut values);
     if let Some(from) = query.from {
@@ -112,22 +178,12 @@ pub(crate) fn query(
         values.push(Value::Integer(i64::try_from(before).unwrap_or(i64::MAX)));
     }
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
-    values.push(Value::Integer(query.limit as i64 + 1));
+    values.push(Value::Integer(limit as i64));
     let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
     let rows = statement
         .query_map(params_from_iter(values), event_from_row)
         .map_err(backend)?;
-    let mut events: Vec<StoredEvent> = rows.collect::<rusqlite::Result<_>>().map_err(backend)?;
-    let next_before_seq = if events.len() > query.limit {
-        events.truncate(query.limit);
-        events.last().map(|event| event.seq)
-    } else {
-        None
-    };
-    Ok(Page {
-        events,
-        next_before_seq,
-    })
+    rows.collect::<rusqlite::Result<_>>().map_err(backend)
 }
 
 pub(crate) fn event(

@@ -17,6 +17,19 @@ async fn conformance_suite() {
     conformance::run_all(&store).await;
 }
 
+/// The same suite with a tiny recent window, so partner and admin pages take both paths:
+/// the backward walk over the newest rows and the index for the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_suite_with_a_small_recent_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SqliteConfig {
+        recent_window: 7,
+        ..SqliteConfig::default()
+    };
+    let store = SqliteStore::open(dir.path(), config).expect("open");
+    conformance::run_all(&store).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn triggers_refuse_update_and_delete() {
     let dir = tempfile::tempdir().expect("tempdir");
