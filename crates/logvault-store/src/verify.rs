@@ -270,9 +270,7 @@ impl<I: Iterator<Item = ExpectedRoot>> State<I> {
         if !self.account_seqs.contains_key(&event.account_id) {
             self.account_seqs.insert(event.account_id.clone(), 0);
         }
-        let Some(last) = self.account_seqs.get_mut(&event.account_id) else {
-            return None;
-        };
+        let last = self.account_seqs.get_mut(&event.account_id)?;
         if event.account_seq != *last + 1 {
             return diverge(
                 Some(seq),
