@@ -186,3 +186,34 @@ async fn cookies_are_secure_behind_tls() {
         set_cookies(&reply)
     );
 }
+
+/// A person's page reads are audit events like a key's, recorded with `actor.type` `user`
+/// and the person's user id, on the person's account.
+#[tokio::test(flavor = "multi_thread")]
+async fn page_reads_are_recorded_as_the_person() {
+    let world = world_with_people().await;
+    let cookie = sign_in(&world, "pat-partner").await;
+    get_with(&world, Some(&cookie), "/audit")
+        .await
+        .assert_status(200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let viewed = world
+            .stored_matching(EventKind::Audit, PAR_A, Some("logs.viewed"))
+            .await;
+        let by_person = viewed.iter().find_map(|event| {
+            let body: serde_json::Value = serde_json::from_str(&event.body).ok()?;
+            (body["actor"]["type"] == "user")
+                .then(|| body["actor"]["id"].as_str().map(str::to_string))?
+        });
+        if let Some(actor) = by_person {
+            assert!(actor.starts_with("usr_"), "{actor}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no logs.viewed by a user on {PAR_A}: {viewed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
