@@ -1,7 +1,7 @@
 //! Accounts and API keys: mutable tables, changed through pooled connections.
 
 use deadpool_postgres::Client;
-use logvault_core::account::{NewAccount, is_valid_account_id};
+use logvault_core::account::NewAccount;
 use logvault_core::{Account, AccountKind, Micros, Permissions, Role, Scope};
 use logvault_store::{KeyRecord, StoreError, StoreResult};
 use tokio_postgres::{GenericClient, Row};
@@ -24,30 +24,7 @@ fn account_from_row(row: &Row) -> StoreResult<Account> {
 }
 
 pub(crate) async fn create_account(client: &mut Client, new: NewAccount) -> StoreResult<Account> {
-    if new.kind == AccountKind::Platform {
-        return Err(StoreError::Invalid(
-            "the platform account is built in".into(),
-        ));
-    }
-    if new.kind == AccountKind::Partner && new.partner_id.is_some() {
-        return Err(StoreError::Invalid(
-            "a partner account cannot have a partner".into(),
-        ));
-    }
-    if new.name.trim().is_empty() || new.name.len() > 200 {
-        return Err(StoreError::Invalid(
-            "the name must be 1-200 characters".into(),
-        ));
-    }
-    let id = match new.id {
-        Some(id) if is_valid_account_id(&id) => id,
-        Some(_) => {
-            return Err(StoreError::Invalid(
-                "account ids are 1-64 characters of A-Z a-z 0-9 _ . -".into(),
-            ));
-        }
-        None => format!("{}{}", new.kind.id_prefix(), random_suffix()?),
-    };
+    let id = logvault_store::rules::new_account_id(&new)?;
     let transaction = client.transaction().await.map_err(backend)?;
     if let Some(partner_id) = &new.partner_id {
         let partner_kind: Option<String> = transaction
@@ -92,12 +69,6 @@ pub(crate) async fn create_account(client: &mut Client, new: NewAccount) -> Stor
     }
     transaction.commit().await.map_err(backend)?;
     Ok(account)
-}
-
-fn random_suffix() -> StoreResult<String> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(e.to_string()))?;
-    Ok(hex::encode(bytes))
 }
 
 /// Accounts in `scope`, optionally only those among `ids`, by id (byte order, like SQLite).
@@ -158,21 +129,7 @@ pub(crate) async fn check_binding(
         .map_err(backend)?
         .map(|row| get(&row, 0))
         .transpose()?;
-    let expected = match role {
-        Role::Admin => "platform",
-        Role::Partner => "partner",
-        Role::Merchant => "merchant",
-    };
-    match kind {
-        None => Err(StoreError::Invalid(format!(
-            "account {account_id} does not exist"
-        ))),
-        Some(kind) if kind != expected => Err(StoreError::Invalid(format!(
-            "a {} {what} must belong to a {expected} account, but {account_id} is a {kind} account",
-            role.as_str()
-        ))),
-        Some(_) => Ok(()),
-    }
+    logvault_store::rules::check_binding(role, account_id, kind.as_deref(), what)
 }
 
 pub(crate) async fn create_key(client: &mut Client, key: &KeyRecord) -> StoreResult<()> {

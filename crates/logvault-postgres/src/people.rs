@@ -28,17 +28,7 @@ fn user_from_row(row: &Row, offset: usize) -> StoreResult<UserRecord> {
 }
 
 pub(crate) async fn create_user(client: &mut Client, user: &UserRecord) -> StoreResult<()> {
-    let valid_name = !user.username.is_empty()
-        && user.username.len() <= 64
-        && user
-            .username
-            .chars()
-            .all(|c| c.is_alphanumeric() || "._-@".contains(c));
-    if !valid_name {
-        return Err(StoreError::Invalid(
-            "usernames are 1-64 letters, digits and . _ - @".into(),
-        ));
-    }
+    logvault_store::rules::check_username(&user.username)?;
     let transaction = client.transaction().await.map_err(backend)?;
     check_binding(&*transaction, user.role, &user.account_id, "user").await?;
     let inserted = transaction

@@ -1,6 +1,6 @@
 //! Accounts and API keys: the only mutable tables, changed through the admin connection.
 
-use logvault_core::account::{NewAccount, is_valid_account_id};
+use logvault_core::account::NewAccount;
 use logvault_core::{Account, AccountKind, Micros, Permissions, Role, Scope};
 use logvault_store::{KeyRecord, StoreError, StoreResult};
 use rusqlite::types::Value;
@@ -24,30 +24,7 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
 }
 
 pub(crate) fn create_account(connection: &mut Connection, new: NewAccount) -> StoreResult<Account> {
-    if new.kind == AccountKind::Platform {
-        return Err(StoreError::Invalid(
-            "the platform account is built in".into(),
-        ));
-    }
-    if new.kind == AccountKind::Partner && new.partner_id.is_some() {
-        return Err(StoreError::Invalid(
-            "a partner account cannot have a partner".into(),
-        ));
-    }
-    if new.name.trim().is_empty() || new.name.len() > 200 {
-        return Err(StoreError::Invalid(
-            "the name must be 1-200 characters".into(),
-        ));
-    }
-    let id = match new.id {
-        Some(id) if is_valid_account_id(&id) => id,
-        Some(_) => {
-            return Err(StoreError::Invalid(
-                "account ids are 1-64 characters of A-Z a-z 0-9 _ . -".into(),
-            ));
-        }
-        None => format!("{}{}", new.kind.id_prefix(), random_suffix()?),
-    };
+    let id = logvault_store::rules::new_account_id(&new)?;
     let transaction = connection
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
@@ -89,12 +66,6 @@ pub(crate) fn create_account(connection: &mut Connection, new: NewAccount) -> St
     }
     transaction.commit().map_err(backend)?;
     Ok(account)
-}
-
-fn random_suffix() -> StoreResult<String> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Accounts in `scope`, optionally only those among `ids`.
@@ -159,21 +130,7 @@ pub(crate) fn check_binding(
         )
         .optional()
         .map_err(backend)?;
-    let expected = match role {
-        Role::Admin => "platform",
-        Role::Partner => "partner",
-        Role::Merchant => "merchant",
-    };
-    match kind {
-        None => Err(StoreError::Invalid(format!(
-            "account {account_id} does not exist"
-        ))),
-        Some(kind) if kind != expected => Err(StoreError::Invalid(format!(
-            "a {} {what} must belong to a {expected} account, but {account_id} is a {kind} account",
-            role.as_str()
-        ))),
-        Some(_) => Ok(()),
-    }
+    logvault_store::rules::check_binding(role, account_id, kind.as_deref(), what)
 }
 
 pub(crate) fn create_key(connection: &mut Connection, key: &KeyRecord) -> StoreResult<()> {

@@ -26,17 +26,7 @@ fn user_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<UserRecord> {
 }
 
 pub(crate) fn create_user(connection: &mut Connection, user: &UserRecord) -> StoreResult<()> {
-    let valid_name = !user.username.is_empty()
-        && user.username.len() <= 64
-        && user
-            .username
-            .chars()
-            .all(|c| c.is_alphanumeric() || "._-@".contains(c));
-    if !valid_name {
-        return Err(StoreError::Invalid(
-            "usernames are 1-64 letters, digits and . _ - @".into(),
-        ));
-    }
+    logvault_store::rules::check_username(&user.username)?;
     let transaction = connection
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;

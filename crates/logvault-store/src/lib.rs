@@ -6,6 +6,7 @@
 pub mod conformance;
 mod metrics;
 mod query;
+pub mod rules;
 pub mod verify;
 
 use async_trait::async_trait;
