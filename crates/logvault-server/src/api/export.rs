@@ -189,7 +189,7 @@ impl Pages {
         let mut out = String::new();
         if !self.header_sent && self.format == Format::Csv {
             out.push_str(&csv_line(
-                columns(self.query.kind).iter().map(|c| c.0.to_string()),
+                columns(self.query.kind).map(|(header, _)| header.to_string()),
             ));
         }
         self.header_sent = true;
@@ -219,74 +219,68 @@ impl Pages {
     }
 }
 
-type Column = (&'static str, fn(&Value) -> Value);
+/// A CSV column: its header and the JSON pointer of its value in the event.
+type Column = (&'static str, &'static str);
 
-/// The CSV columns of `kind`: a header and where each value sits in the event's JSON.
-fn columns(kind: EventKind) -> &'static [Column] {
-    const COMMON: [Column; 6] = [
-        ("seq", |e| e["seq"].clone()),
-        ("account_seq", |e| e["account_seq"].clone()),
-        ("received_at", |e| e["received_at"].clone()),
-        ("occurred_at", |e| e["occurred_at"].clone()),
-        ("id", |e| e["id"].clone()),
-        ("account_id", |e| e["account_id"].clone()),
-    ];
-    const AUDIT: [Column; 18] = [
-        COMMON[0],
-        COMMON[1],
-        COMMON[2],
-        COMMON[3],
-        COMMON[4],
-        COMMON[5],
-        ("action", |e| e["action"].clone()),
-        ("outcome", |e| e["outcome"].clone()),
-        ("reason", |e| e["reason"].clone()),
-        ("actor_id", |e| e["actor"]["id"].clone()),
-        ("actor_type", |e| e["actor"]["type"].clone()),
-        ("actor_name", |e| e["actor"]["name"].clone()),
-        ("ip", |e| e["origin"]["ip"].clone()),
-        ("user_agent", |e| e["origin"]["user_agent"].clone()),
-        ("request_id", |e| e["request_id"].clone()),
-        ("metadata", |e| e["metadata"].clone()),
-        ("redactions", |e| e["redactions"].clone()),
-        ("leaf_hash", |e| e["leaf_hash"].clone()),
-    ];
-    const THREAT: [Column; 22] = [
-        COMMON[0],
-        COMMON[1],
-        COMMON[2],
-        COMMON[3],
-        COMMON[4],
-        COMMON[5],
-        ("source", |e| e["source"].clone()),
-        ("error_type", |e| e["error_type"].clone()),
-        ("error_code", |e| e["error_code"].clone()),
-        ("message", |e| e["message"].clone()),
-        ("version", |e| e["version"].clone()),
-        ("environment", |e| e["environment"].clone()),
-        ("sdk_name", |e| e["sdk"]["name"].clone()),
-        ("sdk_platform", |e| e["sdk"]["platform"].clone()),
-        ("api_method", |e| e["api"]["method"].clone()),
-        ("api_path", |e| e["api"]["path"].clone()),
-        ("api_status", |e| e["api"]["status"].clone()),
-        ("stacktrace", |e| e["stacktrace"].clone()),
-        ("redactions", |e| e["redactions"].clone()),
-        ("metadata", |e| e["metadata"].clone()),
-        ("leaf_hash", |e| e["leaf_hash"].clone()),
-        ("nonce", |e| e["nonce"].clone()),
-    ];
-    match kind {
-        EventKind::Audit => &AUDIT,
-        EventKind::Threat => &THREAT,
-    }
+const COMMON_COLUMNS: [Column; 6] = [
+    ("seq", "/seq"),
+    ("account_seq", "/account_seq"),
+    ("received_at", "/received_at"),
+    ("occurred_at", "/occurred_at"),
+    ("id", "/id"),
+    ("account_id", "/account_id"),
+];
+const AUDIT_COLUMNS: [Column; 13] = [
+    ("action", "/action"),
+    ("outcome", "/outcome"),
+    ("reason", "/reason"),
+    ("actor_id", "/actor/id"),
+    ("actor_type", "/actor/type"),
+    ("actor_name", "/actor/name"),
+    ("ip", "/origin/ip"),
+    ("user_agent", "/origin/user_agent"),
+    ("request_id", "/request_id"),
+    ("metadata", "/metadata"),
+    ("redactions", "/redactions"),
+    ("leaf_hash", "/leaf_hash"),
+    ("nonce", "/nonce"),
+];
+const THREAT_COLUMNS: [Column; 16] = [
+    ("source", "/source"),
+    ("error_type", "/error_type"),
+    ("error_code", "/error_code"),
+    ("message", "/message"),
+    ("version", "/version"),
+    ("environment", "/environment"),
+    ("sdk_name", "/sdk/name"),
+    ("sdk_platform", "/sdk/platform"),
+    ("api_method", "/api/method"),
+    ("api_path", "/api/path"),
+    ("api_status", "/api/status"),
+    ("stacktrace", "/stacktrace"),
+    ("redactions", "/redactions"),
+    ("metadata", "/metadata"),
+    ("leaf_hash", "/leaf_hash"),
+    ("nonce", "/nonce"),
+];
+
+/// The CSV columns of `kind`: the stored fields every event has, then its own.
+fn columns(kind: EventKind) -> impl Iterator<Item = &'static Column> {
+    let own: &'static [Column] = match kind {
+        EventKind::Audit => &AUDIT_COLUMNS,
+        EventKind::Threat => &THREAT_COLUMNS,
+    };
+    COMMON_COLUMNS.iter().chain(own)
 }
 
 fn csv_row(event: &StoredEvent) -> String {
     let json = event.to_json();
-    csv_line(columns(event.kind).iter().map(|(_, get)| match get(&json) {
-        Value::Null => String::new(),
-        Value::String(text) => text,
-        other => other.to_string(),
+    csv_line(columns(event.kind).map(|(_, pointer)| {
+        match json.pointer(pointer).cloned().unwrap_or(Value::Null) {
+            Value::Null => String::new(),
+            Value::String(text) => text,
+            other => other.to_string(),
+        }
     }))
 }
 
