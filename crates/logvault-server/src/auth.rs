@@ -39,6 +39,10 @@ impl FromRequestParts<AppState> for Caller {
         if !matches || record.revoked_at.is_some() {
             return Err(ApiError::Unauthorized);
         }
+        state
+            .rate_limiter
+            .take(&record.key_id)
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
         Ok(Caller(Principal {
             actor_id: record.key_id,
             actor_type: ActorType::ApiKey,

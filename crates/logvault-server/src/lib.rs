@@ -6,6 +6,7 @@ mod auth;
 mod metrics;
 mod ops;
 mod problem;
+mod rate;
 mod viewed;
 mod web;
 
@@ -27,6 +28,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::Caller;
 pub use metrics::HttpMetrics;
 pub use problem::ApiError;
+pub use rate::RateLimit;
 pub use viewed::ViewRecorder;
 
 /// Settings of the HTTP layer.
@@ -36,6 +38,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Removes sensitive data from events before they are stored.
     pub scrubber: Arc<Scrubber>,
+    /// Requests per API key; `None` turns the limit off.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl ServerConfig {
@@ -44,6 +48,7 @@ impl ServerConfig {
         ServerConfig {
             limits: Limits::default(),
             scrubber: Arc::new(scrubber),
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -68,6 +73,8 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     /// Records reads of the logs as `logs.viewed` events.
     pub viewed: ViewRecorder,
+    /// Per-key request budgets.
+    rate_limiter: Arc<rate::RateLimiter>,
 }
 
 impl AppState {
@@ -75,6 +82,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let metrics = Arc::new(HttpMetrics::default());
         AppState {
+            rate_limiter: Arc::new(rate::RateLimiter::new(config.rate_limit)),
             viewed: ViewRecorder::start(store.clone(), metrics.clone()),
             store,
             config: Arc::new(config),

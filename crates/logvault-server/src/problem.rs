@@ -64,6 +64,12 @@ pub enum ApiError {
     /// The write queue is full.
     #[error("the service is busy; retry shortly")]
     Overloaded,
+    /// This key made more requests than its rate limit allows.
+    #[error("too many requests for this key; retry in {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request will be accepted.
+        retry_after: u64,
+    },
     /// Something failed inside the service; details are in the service's log only.
     #[error("internal error")]
     Internal(String),
@@ -89,6 +95,7 @@ impl ApiError {
             ApiError::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid-cursor"),
             ApiError::NotCheckpointed => (StatusCode::CONFLICT, "not-checkpointed"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -143,6 +150,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             _ => {}
         }

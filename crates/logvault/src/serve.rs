@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::Args;
 use logvault_core::scrub::{ScrubConfig, Scrubber};
 use logvault_core::{Permissions, Role};
-use logvault_server::{AppState, ServerConfig};
+use logvault_server::{AppState, RateLimit, ServerConfig};
 use logvault_store::Store;
 use tokio::net::TcpListener;
 
@@ -51,6 +51,10 @@ pub(crate) struct ServeArgs {
     /// [{"name": "...", "regex": "..."}], "allowed_keys": [...], "pseudonym_key_file": "..."}`.
     #[arg(long, env = "LOGVAULT_SCRUB_CONFIG")]
     scrub_config: Option<std::path::PathBuf>,
+    /// Requests per second each API key may make (bursts up to twice that); 0 turns the
+    /// limit off.
+    #[arg(long, env = "LOGVAULT_RATE_LIMIT", default_value_t = 10_000)]
+    rate_limit: u32,
     /// Seconds between checkpoint signatures while events arrive.
     #[arg(long, env = "LOGVAULT_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = parse_seconds)]
     checkpoint_interval: Seconds,
@@ -94,7 +98,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         stopped,
     );
     let scrubber = load_scrubber(args.scrub_config.as_deref())?;
-    let state = AppState::new(store, ServerConfig::new(scrubber));
+    let mut config = ServerConfig::new(scrubber);
+    config.rate_limit = (args.rate_limit > 0).then(|| RateLimit {
+        per_second: f64::from(args.rate_limit),
+        burst: 2.0 * f64::from(args.rate_limit),
+    });
+    let state = AppState::new(store, config);
     logvault_server::serve(listener, state, shutdown_signal()).await?;
     let _ = stop_checkpoints.send(true);
     checkpoints.await?;

@@ -516,3 +516,58 @@ async fn a_full_queue_answers_503_with_retry_after() {
         .await;
     one.assert_status(201);
 }
+
+/// A key over its rate limit gets 429 with Retry-After and nothing stored; other keys go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_over_its_rate_limit_answers_429() {
+    let server = logvault_server::ServerConfig {
+        rate_limit: Some(logvault_server::RateLimit {
+            per_second: 0.5,
+            burst: 2.0,
+        }),
+        ..logvault_server::ServerConfig::default()
+    };
+    let world = World::with_configs(SqliteConfig::default(), server, false).await;
+    let statuses: Vec<u16> = {
+        let mut statuses = Vec::new();
+        for i in 0..3 {
+            let event = json!(audit_event(&format!("rate-{i}"), MER_A1));
+            let reply = world
+                .post_json(Who::MerchantA1, base(EventKind::Audit), &event)
+                .await;
+            statuses.push(reply.status.as_u16());
+            if i == 2 {
+                reply.assert_problem(429, "rate-limited");
+                let retry_after = reply
+                    .headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok());
+                assert_eq!(
+                    retry_after,
+                    Some("2"),
+                    "half a request per second: retry in 2 s"
+                );
+            }
+        }
+        statuses
+    };
+    assert_eq!(statuses, [201, 201, 429]);
+    let ids: Vec<String> = world
+        .stored(EventKind::Audit, MER_A1)
+        .await
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert!(
+        !ids.contains(&"rate-2".to_string()),
+        "the refused request stored nothing: {ids:?}"
+    );
+    let other = world
+        .post_json(
+            Who::MerchantA2,
+            base(EventKind::Audit),
+            &json!(audit_event("rate-a2", MER_A2)),
+        )
+        .await;
+    assert_eq!(other.status.as_u16(), 201, "another key has its own budget");
+}

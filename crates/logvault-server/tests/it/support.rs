@@ -307,6 +307,11 @@ impl World {
 
     /// A fixture over a store opened with `config`; seeds the fixture events when `seed`.
     pub async fn with_config(config: SqliteConfig, seed: bool) -> World {
+        World::with_configs(config, ServerConfig::default(), seed).await
+    }
+
+    /// A fresh world with the given store and HTTP settings.
+    pub async fn with_configs(config: SqliteConfig, server: ServerConfig, seed: bool) -> World {
         let dir = tempfile::tempdir().expect("temporary directory");
         let sqlite = SqliteStore::open(dir.path(), config).expect("open the SQLite store");
         let store: Arc<dyn Store> = Arc::new(sqlite);
@@ -341,7 +346,7 @@ impl World {
             Who::WrongSecret,
             format!("lv_{admin_key_id}_{}", "cd".repeat(32)),
         ));
-        let state = AppState::new(store.clone(), ServerConfig::default());
+        let state = AppState::new(store.clone(), server);
         let world = World {
             app: app(state),
             store,

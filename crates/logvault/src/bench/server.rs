@@ -17,7 +17,15 @@ impl ServerProcess {
     /// Starts `exe serve` on `data_dir` and waits until it listens.
     pub(crate) fn start(exe: &Path, data_dir: &Path) -> anyhow::Result<Self> {
         let mut child = Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            // The benchmark drives one key as hard as it can: no per-key limit.
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("LOGVAULT_LOG", "warn")
             .stdout(Stdio::piped())
