@@ -16,7 +16,6 @@ mod tree;
 mod writer;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -28,12 +27,12 @@ use logvault_store::{
     Store, StoreError, StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
     UserRecord,
 };
-use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 pub use crate::schema::{MIGRATIONS, migrate};
 pub use crate::sql::scope_settings;
-use crate::writer::{WriteJob, Writer};
+use crate::writer::Writer;
+use logvault_store::queue::WriteQueue;
 
 /// Tunables of the PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -59,9 +58,7 @@ impl Default for PgConfig {
 /// logvault's store on PostgreSQL.
 pub struct PgStore {
     pool: Pool,
-    jobs: mpsc::UnboundedSender<WriteJob>,
-    queue_permits: Arc<Semaphore>,
-    max_queued_events: usize,
+    queue: WriteQueue,
     /// Whether `q=` is served by the pg_trgm index (`LIKE`) or a sequential `position()`.
     trigram: bool,
     metrics: Arc<StoreMetrics>,
@@ -109,13 +106,11 @@ impl PgStore {
             .max_size(config.pool_size.max(1))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("cannot build the pool: {e}")))?;
-        let (jobs, receiver) = mpsc::unbounded_channel();
+        let (queue, receiver) = WriteQueue::new(config.max_queued_events, metrics.clone());
         tokio::spawn(writer.run(receiver));
         Ok(PgStore {
             pool,
-            jobs,
-            queue_permits: Arc::new(Semaphore::new(config.max_queued_events)),
-            max_queued_events: config.max_queued_events,
+            queue,
             trigram,
             metrics,
         })
@@ -197,29 +192,7 @@ impl Store for PgStore {
     }
 
     async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
-        let n_events = u32::try_from(events.len().max(1)).unwrap_or(u32::MAX);
-        if n_events as usize > self.max_queued_events {
-            return Err(StoreError::Overloaded);
-        }
-        let permit = self
-            .queue_permits
-            .clone()
-            .try_acquire_many_owned(n_events)
-            .map_err(|_| StoreError::Overloaded)?;
-        self.metrics
-            .queue_events
-            .fetch_add(u64::from(n_events), Ordering::Relaxed);
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(WriteJob {
-                events,
-                reply,
-                permit,
-            })
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        self.queue.submit(events).await
     }
 
     async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
@@ -312,7 +285,7 @@ impl Store for PgStore {
     }
 
     async fn ready(&self) -> StoreResult<()> {
-        if self.jobs.is_closed() {
+        if self.queue.is_closed() {
             return Err(StoreError::Unavailable("the writer has stopped".into()));
         }
         tree::log_size(&self.client().await?).await.map(drop)

@@ -13,22 +13,21 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use logvault_core::account::NewAccount;
 use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, NewEvent, Scope};
+use logvault_store::queue::WriteQueue;
 use logvault_store::{
     EventQuery, IngestOutcome, KeyRecord, LogHead, Lookup, Page, ScannedEvent, SessionRecord,
     Store, StoreError, StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
     UserRecord,
 };
-use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use crate::ceiling::{insert_ceiling, text_index_bytes};
 use crate::pool::ReaderPool;
-use crate::writer::{WriteJob, Writer};
+use crate::writer::Writer;
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "logvault.db";
@@ -60,9 +59,8 @@ impl Default for SqliteConfig {
 /// logvault's store on one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
-    jobs: Option<mpsc::UnboundedSender<WriteJob>>,
-    queue_permits: Arc<Semaphore>,
-    max_queued_events: usize,
+    /// Dropping the queue stops the writer once it has answered every queued request.
+    queue: Option<WriteQueue>,
     recent_window: u64,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     /// Dropping the sender stops the WAL checkpoint thread.
@@ -83,7 +81,7 @@ impl SqliteStore {
         let mut admin = schema::open_writable(&path)?;
         schema::migrate(&mut admin)?;
         let metrics = Arc::new(StoreMetrics::default());
-        let (jobs, receiver) = mpsc::unbounded_channel();
+        let (queue, receiver) = WriteQueue::new(config.max_queued_events, metrics.clone());
         let writer_connection = schema::open_writable(&path)?;
         // The writer never checkpoints the WAL itself; a helper thread does, on the other core.
         writer_connection
@@ -99,9 +97,7 @@ impl SqliteStore {
             wal_checkpointer: Some(wal_checkpointer),
             readers: ReaderPool::open(&path, config.readers.max(1))?,
             path,
-            jobs: Some(jobs),
-            queue_permits: Arc::new(Semaphore::new(config.max_queued_events)),
-            max_queued_events: config.max_queued_events,
+            queue: Some(queue),
             recent_window: config.recent_window,
             writer_thread: Some(writer_thread),
             admin: Arc::new(std::sync::Mutex::new(admin)),
@@ -134,7 +130,7 @@ impl SqliteStore {
 impl Drop for SqliteStore {
     /// Closes the queue and waits for the writer to commit what it already accepted.
     fn drop(&mut self) {
-        self.jobs.take();
+        self.queue.take();
         if let Some(thread) = self.writer_thread.take() {
             let _ = thread.join();
         }
@@ -251,32 +247,11 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
-        let jobs = self
-            .jobs
+        let queue = self
+            .queue
             .as_ref()
             .ok_or_else(|| StoreError::Unavailable("closed".into()))?;
-        let n_events = u32::try_from(events.len().max(1)).unwrap_or(u32::MAX);
-        if n_events as usize > self.max_queued_events {
-            return Err(StoreError::Overloaded);
-        }
-        let permit = self
-            .queue_permits
-            .clone()
-            .try_acquire_many_owned(n_events)
-            .map_err(|_| StoreError::Overloaded)?;
-        self.metrics
-            .queue_events
-            .fetch_add(u64::from(n_events), Ordering::Relaxed);
-        let (reply, answer) = oneshot::channel();
-        jobs.send(WriteJob {
-            events,
-            reply,
-            permit,
-        })
-        .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        queue.submit(events).await
     }
 
     async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
@@ -372,7 +347,7 @@ impl Store for SqliteStore {
     }
 
     async fn ready(&self) -> StoreResult<()> {
-        if self.jobs.as_ref().is_none_or(|jobs| jobs.is_closed()) {
+        if self.queue.as_ref().is_none_or(WriteQueue::is_closed) {
             return Err(StoreError::Unavailable("the writer has stopped".into()));
         }
         self.readers

@@ -4,25 +4,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use logvault_core::event::IndexFields;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{EventKind, Micros, NewEvent, StoredEvent};
+use logvault_store::queue::{WriteJob, answer, take_batch};
 use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult, TrendGroup};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, HOUR, kind_code, trend_dimension};
-
-/// One ingest request waiting for the writer.
-pub(crate) struct WriteJob {
-    pub(crate) events: Vec<NewEvent>,
-    pub(crate) reply: oneshot::Sender<StoreResult<Vec<IngestOutcome>>>,
-    /// Held until the job is answered: it is the job's room in the bounded queue.
-    pub(crate) permit: OwnedSemaphorePermit,
-}
 
 /// The log head as the writer advances it inside a transaction.
 #[derive(Debug, Clone)]
@@ -68,39 +60,19 @@ impl Writer {
     /// Runs until every sender is gone and the queue is empty.
     pub(crate) fn run(mut self, mut receiver: mpsc::UnboundedReceiver<WriteJob>) {
         while let Some(first) = receiver.blocking_recv() {
-            let mut n_events = first.events.len();
-            let mut jobs = vec![first];
-            while n_events < self.max_batch_events {
-                match receiver.try_recv() {
-                    Ok(job) => {
-                        n_events += job.events.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.metrics
-                .queue_events
-                .fetch_sub(n_events as u64, Ordering::Relaxed);
+            let jobs = take_batch(first, &mut receiver, self.max_batch_events, &self.metrics);
             let started = Instant::now();
             let results = match commit(&mut self.connection, &jobs) {
                 Ok(results) => results,
                 Err(error) => {
-                    tracing::error!(%error, n_events, "group commit failed; batch rolled back");
+                    tracing::error!(%error, n_jobs = jobs.len(), "group commit failed; batch rolled back");
                     let message = error.to_string();
                     jobs.iter()
                         .map(|_| Err(StoreError::Backend(message.clone())))
                         .collect()
                 }
             };
-            self.metrics
-                .commit_seconds
-                .observe(started.elapsed().as_secs_f64());
-            self.metrics.batch_events.observe(n_events as f64);
-            for (job, result) in jobs.into_iter().zip(results) {
-                let _ = job.reply.send(result);
-                drop(job.permit);
-            }
+            answer(jobs, results, started, &self.metrics);
         }
     }
 }

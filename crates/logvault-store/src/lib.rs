@@ -6,6 +6,7 @@
 pub mod conformance;
 mod metrics;
 mod query;
+pub mod queue;
 pub mod rules;
 pub mod verify;
 
