@@ -221,14 +221,16 @@ pub fn validate_event_with(
     if kind == EventKind::Threat || !redactions.is_empty() {
         body.insert("redactions".into(), redactions.to_json());
     }
+    let body = Value::Object(body).to_string();
     Ok(NewEvent {
         kind,
         account_id: account_id.unwrap_or_else(|| AccountId::from(default_account)),
         id_from_client: event_id.is_some(),
         event_id: event_id.unwrap_or_else(new_event_id),
         occurred_at,
-        index: IndexFields::from_body(kind, &body),
-        body: Value::Object(body).to_string(),
+        // The body was just written from a JSON object, so it has columns.
+        index: IndexFields::from_body(kind, &body).unwrap_or_default(),
+        body,
         demo_received_at: None,
     })
 }

@@ -49,6 +49,7 @@ pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
     let options = VerifyOptions {
         public_key,
         external_checkpoint,
+        chunk_events: None,
     };
     let started = Instant::now();
     let mut last_report = Instant::now();

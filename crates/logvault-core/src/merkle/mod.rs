@@ -24,10 +24,43 @@ pub type Hash = [u8; 32];
 
 /// The RFC 6962 leaf hash: SHA-256(0x00 ‖ data).
 pub fn leaf_hash(data: &[u8]) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update([0x00]);
-    hasher.update(data);
-    hasher.finalize().into()
+    let mut hasher = LeafHasher::new();
+    hasher.0.update(data);
+    hasher.finish()
+}
+
+/// [`leaf_hash`] of data written in pieces, so the data need not be gathered first.
+pub struct LeafHasher(Sha256);
+
+impl LeafHasher {
+    /// A leaf hash with nothing written yet.
+    pub fn new() -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update([0x00]);
+        LeafHasher(hasher)
+    }
+
+    /// The leaf hash of everything written.
+    pub fn finish(self) -> Hash {
+        self.0.finalize().into()
+    }
+}
+
+impl Default for LeafHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::io::Write for LeafHasher {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.update(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right).

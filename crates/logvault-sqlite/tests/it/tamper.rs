@@ -120,16 +120,24 @@ fn tampered(source: &Path, target: &Path, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// The divergence `verify` finds, after checking that reading the log in chunks of 7 events
+/// (so that damage falls across chunk boundaries) finds the same.
 async fn verify(dir: &Path, fixture: &Fixture, external: bool) -> Option<Divergence> {
     let store = SqliteStore::open(dir, SqliteConfig::default()).expect("open");
-    let options = VerifyOptions {
-        public_key: Some(fixture.key.clone()),
-        external_checkpoint: external.then(|| fixture.saved_note.clone()),
-    };
-    verify_log(&store, &options, &mut |_, _| {})
-        .await
-        .expect("verify runs")
-        .divergence
+    let mut found = Vec::new();
+    for chunk_events in [None, Some(7)] {
+        let options = VerifyOptions {
+            public_key: Some(fixture.key.clone()),
+            external_checkpoint: external.then(|| fixture.saved_note.clone()),
+            chunk_events,
+        };
+        let report = verify_log(&store, &options, &mut |_, _| {})
+            .await
+            .expect("verify runs");
+        found.push(report.divergence);
+    }
+    assert_eq!(found[0], found[1], "small chunks find the same");
+    found.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,6 +306,7 @@ async fn restoring_an_older_copy_is_caught_by_a_saved_checkpoint() {
     let options = VerifyOptions {
         public_key: Some(fixture.key.clone()),
         external_checkpoint: Some(forged),
+        chunk_events: None,
     };
     let report = verify_log(&store, &options, &mut |_, _| {})
         .await

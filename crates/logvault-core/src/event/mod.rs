@@ -1,9 +1,15 @@
 //! Events as accepted ([`NewEvent`]) and as stored ([`StoredEvent`]), and the canonical bytes
 //! every leaf hash covers (see `docs/INTEGRITY.md`).
 
+use std::io::Write;
+
 use serde_json::{Map, Value};
 
 use crate::{AccountId, Micros};
+
+mod index;
+
+pub use index::IndexFields;
 
 /// Audit or threat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,82 +36,6 @@ impl EventKind {
             "threat" => Some(EventKind::Threat),
             _ => None,
         }
-    }
-}
-
-/// The columns the store indexes and filters on, extracted from the body at validation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IndexFields {
-    /// Audit: the action, e.g. `user.login`.
-    pub action: Option<String>,
-    /// Audit: `success` or `failure`.
-    pub outcome: Option<String>,
-    /// Audit: `actor.id`.
-    pub actor_id: Option<String>,
-    /// Audit: `origin.ip` as 16 bytes (IPv4 mapped into IPv6), so CIDR filters are ranges.
-    pub ip: Option<[u8; 16]>,
-    /// Audit: `request_id`.
-    pub request_id: Option<String>,
-    /// Threat: `error_type`.
-    pub error_type: Option<String>,
-    /// Threat: `sdk` or `api`.
-    pub source: Option<String>,
-    /// Threat: `version`.
-    pub version: Option<String>,
-    /// Threat: `environment`.
-    pub environment: Option<String>,
-    /// Every string value of the body (not the field names), lower-cased, one per line: what
-    /// the `q` filter searches.
-    pub search_text: String,
-}
-
-impl IndexFields {
-    /// The filter columns of an event, derived from its body. Validation and verification
-    /// both call this, so stored columns can be checked against the hashed body.
-    pub fn from_body(kind: EventKind, body: &Map<String, Value>) -> Self {
-        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
-        let field = |name: &str| text(body.get(name));
-        let nested = |outer: &str, inner: &str| text(body.get(outer).and_then(|o| o.get(inner)));
-        let mut search_text = String::new();
-        for value in body.values() {
-            collect_text(value, &mut search_text);
-        }
-        let fields = match kind {
-            EventKind::Audit => IndexFields {
-                action: field("action"),
-                outcome: field("outcome"),
-                actor_id: nested("actor", "id"),
-                ip: nested("origin", "ip")
-                    .and_then(|ip| ip.parse().ok())
-                    .map(crate::validate::ip_bytes),
-                request_id: field("request_id"),
-                ..IndexFields::default()
-            },
-            EventKind::Threat => IndexFields {
-                error_type: field("error_type"),
-                source: field("source"),
-                version: field("version"),
-                environment: field("environment"),
-                ..IndexFields::default()
-            },
-        };
-        IndexFields {
-            search_text,
-            ..fields
-        }
-    }
-}
-
-/// Appends every string inside `value`, lower-cased, one per line.
-fn collect_text(value: &Value, out: &mut String) {
-    match value {
-        Value::String(text) => {
-            out.push_str(&text.to_lowercase());
-            out.push('\n');
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect_text(item, out)),
-        Value::Object(map) => map.values().for_each(|item| collect_text(item, out)),
-        _ => {}
     }
 }
 
@@ -161,29 +91,51 @@ impl StoredEvent {
     /// (see `docs/INTEGRITY.md`). `body` is already canonical JSON (compact, keys sorted, as
     /// produced by validation), so it is embedded as is instead of being parsed again.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let text = |value: &str| Value::String(value.to_string()).to_string();
-        let occurred_at = self
-            .occurred_at
-            .map_or_else(|| "null".to_string(), |at| text(&at.to_rfc3339()));
-        format!(
-            "{{\"account_id\":{},\"account_seq\":{},\"body\":{},\"id\":{},\"kind\":\"{}\",\
-             \"nonce\":\"{}\",\"occurred_at\":{},\"received_at\":\"{}\",\"seq\":{}}}",
-            text(&self.account_id),
-            self.account_seq,
-            self.body,
-            text(&self.event_id),
-            self.kind.as_str(),
-            hex::encode(self.nonce),
-            occurred_at,
-            self.received_at.to_rfc3339(),
-            self.seq,
-        )
-        .into_bytes()
+        let mut out = Vec::with_capacity(self.body.len() + 256);
+        // Writing to a Vec cannot fail.
+        let _ = self.write_canonical_bytes(&mut out);
+        out
     }
 
-    /// SHA-256(0x00 ‖ canonical bytes), as RFC 6962 defines a leaf.
+    /// Writes [`StoredEvent::canonical_bytes`] to `out` piece by piece, without intermediate
+    /// strings: `verify` hashes every stored event this way, straight into the hasher.
+    pub fn write_canonical_bytes<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
+        // serde_json escapes exactly as the canonical form requires.
+        fn text<W: Write>(out: &mut W, value: &str) -> std::io::Result<()> {
+            serde_json::to_writer(out, value).map_err(std::io::Error::from)
+        }
+        fn time<W: Write>(out: &mut W, at: Micros) -> std::io::Result<()> {
+            out.write_all(b"\"")?;
+            at.write_rfc3339(out)?;
+            out.write_all(b"\"")
+        }
+        out.write_all(b"{\"account_id\":")?;
+        text(out, &self.account_id)?;
+        write!(out, ",\"account_seq\":{},\"body\":", self.account_seq)?;
+        out.write_all(self.body.as_bytes())?;
+        out.write_all(b",\"id\":")?;
+        text(out, &self.event_id)?;
+        write!(out, ",\"kind\":\"{}\",\"nonce\":\"", self.kind.as_str())?;
+        let mut nonce = [0u8; 32];
+        hex::encode_to_slice(self.nonce, &mut nonce).map_err(std::io::Error::other)?;
+        out.write_all(&nonce)?;
+        out.write_all(b"\",\"occurred_at\":")?;
+        match self.occurred_at {
+            Some(at) => time(out, at)?,
+            None => out.write_all(b"null")?,
+        }
+        out.write_all(b",\"received_at\":")?;
+        time(out, self.received_at)?;
+        write!(out, ",\"seq\":{}}}", self.seq)
+    }
+
+    /// SHA-256(0x00 ‖ canonical bytes), as RFC 6962 defines a leaf, hashed as the bytes
+    /// are written.
     pub fn compute_leaf_hash(&self) -> [u8; 32] {
-        crate::merkle::leaf_hash(&self.canonical_bytes())
+        let mut hasher = crate::merkle::LeafHasher::new();
+        // A hasher accepts every write.
+        let _ = self.write_canonical_bytes(&mut hasher);
+        hasher.finish()
     }
 
     /// The event as the API returns it: its own fields plus the stored ones.
