@@ -6,7 +6,8 @@ use deadpool_postgres::Transaction;
 use logvault_core::event::IndexFields;
 use logvault_core::{EventKind, Micros, Scope, StoredEvent};
 use logvault_store::{
-    EventQuery, Lookup, Page, ScannedEvent, StoreResult, TrendGroup, TrendQuery, TrendRow,
+    EventQuery, Lookup, Page, SIGN_IN_ACTION, ScannedEvent, StoreResult, TrendGroup, TrendQuery,
+    TrendRow,
 };
 
 use crate::sql::{EVENT_COLUMNS, Sql, event_from_row, get, get_u64, kind_code, to_i64};
@@ -131,15 +132,17 @@ pub(crate) async fn trends(
     scope: &Scope,
     query: &TrendQuery,
 ) -> StoreResult<Vec<TrendRow>> {
-    let column = match query.group_by {
-        TrendGroup::Version => "e.version",
-        TrendGroup::Environment => "e.environment",
-        TrendGroup::ErrorType => "e.error_type",
+    let sign_ins = format!("e.kind = 0 AND e.action = '{SIGN_IN_ACTION}'");
+    let (column, events) = match query.group_by {
+        TrendGroup::Version => ("e.version", "e.kind = 1"),
+        TrendGroup::Environment => ("e.environment", "e.kind = 1"),
+        TrendGroup::ErrorType => ("e.error_type", "e.kind = 1"),
+        TrendGroup::SignInOutcome => ("e.outcome", sign_ins.as_str()),
     };
     let width = query.interval.micros();
     let mut sql = Sql::new(&format!(
         "SELECT (e.received_at / {width}) * {width} AS bucket, coalesce({column}, '') AS key, \
-         count(*) FROM events e WHERE e.kind = 1 AND e.received_at >= "
+         count(*) FROM events e WHERE {events} AND e.received_at >= "
     ));
     let from = sql.bind(query.from.0);
     let to = sql.bind(query.to.0);

@@ -239,7 +239,7 @@ pub(crate) fn trends(
             0
         };
     let mut sql = format!(
-        "SELECT (hour / {width}) * {width} AS bucket, key, sum(count) FROM threat_trends \
+        "SELECT (hour / {width}) * {width} AS bucket, key, sum(count) FROM event_trends \
          WHERE dimension = ? AND hour >= ? AND hour < ?"
     );
     let mut values = vec![
@@ -263,15 +263,16 @@ pub(crate) fn trends(
     rows.collect::<rusqlite::Result<_>>().map_err(backend)
 }
 
-/// One hour in microseconds: the granularity of `threat_trends`.
+/// One hour in microseconds: the granularity of `event_trends`.
 pub(crate) const HOUR: i64 = 3_600_000_000;
 
-/// The `threat_trends.dimension` code of a grouping.
+/// The `event_trends.dimension` code of a grouping.
 pub(crate) fn trend_dimension(group: TrendGroup) -> i64 {
     match group {
         TrendGroup::Version => 0,
         TrendGroup::Environment => 1,
         TrendGroup::ErrorType => 2,
+        TrendGroup::SignInOutcome => 3,
     }
 }
 

@@ -9,7 +9,10 @@ use rusqlite::{Connection, OpenFlags};
 use crate::backend;
 
 /// Migrations in order; `PRAGMA user_version` records how many have been applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_sign_in_trends.sql"),
+];
 
 /// A read-write connection in WAL mode with `synchronous=FULL`, or an error saying why not.
 pub(crate) fn open_writable(path: &Path) -> StoreResult<Connection> {

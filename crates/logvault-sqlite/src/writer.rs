@@ -10,7 +10,9 @@ use logvault_core::event::IndexFields;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{EventKind, Micros, NewEvent, StoredEvent};
 use logvault_store::queue::{WriteJob, answer, take_batch};
-use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult, TrendGroup};
+use logvault_store::{
+    IngestOutcome, SIGN_IN_ACTION, StoreError, StoreMetrics, StoreResult, TrendGroup,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::mpsc;
 
@@ -185,8 +187,8 @@ impl AccountSeqs {
     }
 }
 
-/// Threat-event counts per (dimension, account, hour, key) gathered in memory and added to
-/// `threat_trends` once per transaction.
+/// Event counts per (dimension, account, hour, key) gathered in memory and added to
+/// `event_trends` once per transaction.
 #[derive(Default)]
 struct TrendCounts(HashMap<(i64, String, i64, String), u64>);
 
@@ -194,16 +196,22 @@ impl TrendCounts {
     fn add(&mut self, event: &NewEvent, received_at: Micros) {
         let hour = received_at.0.div_euclid(HOUR) * HOUR;
         let index = &event.index;
-        let groups = [
-            (TrendGroup::Version, &index.version),
-            (TrendGroup::Environment, &index.environment),
-            (TrendGroup::ErrorType, &index.error_type),
-        ];
+        let groups: &[(TrendGroup, &Option<String>)] = match event.kind {
+            EventKind::Threat => &[
+                (TrendGroup::Version, &index.version),
+                (TrendGroup::Environment, &index.environment),
+                (TrendGroup::ErrorType, &index.error_type),
+            ],
+            EventKind::Audit if index.action.as_deref() == Some(SIGN_IN_ACTION) => {
+                &[(TrendGroup::SignInOutcome, &index.outcome)]
+            }
+            EventKind::Audit => &[],
+        };
         for (group, value) in groups {
-            let key = value.clone().unwrap_or_default();
+            let key = value.as_deref().unwrap_or_default().to_string();
             *self
                 .0
-                .entry((trend_dimension(group), event.account_id.clone(), hour, key))
+                .entry((trend_dimension(*group), event.account_id.clone(), hour, key))
                 .or_default() += 1;
         }
     }
@@ -216,7 +224,7 @@ impl TrendCounts {
 
     fn write(&self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut statement = transaction.prepare_cached(
-            "INSERT INTO threat_trends (dimension, account_id, hour, key, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO event_trends (dimension, account_id, hour, key, count) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT DO UPDATE SET count = count + excluded.count",
         )?;
         for ((dimension, account, hour, key), count) in &self.0 {
@@ -282,9 +290,7 @@ fn append(
         };
         stored.leaf_hash = stored.compute_leaf_hash();
         insert_event(transaction, &stored, &event.index)?;
-        if event.kind == EventKind::Threat {
-            trends.add(event, received_at);
-        }
+        trends.add(event, received_at);
         if let Some(root) = completed_subtree_root(&head.frontier, &stored.leaf_hash, BLOCK_LEVELS)
         {
             transaction

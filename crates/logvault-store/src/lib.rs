@@ -17,7 +17,9 @@ use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, Micros, NewEvent, Permissions, Role, Scope, StoredEvent};
 
 pub use metrics::StoreMetrics;
-pub use query::{EventQuery, IpRange, Page, TrendGroup, TrendInterval, TrendQuery, TrendRow};
+pub use query::{
+    EventQuery, IpRange, Page, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery, TrendRow,
+};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]

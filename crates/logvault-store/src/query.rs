@@ -81,15 +81,21 @@ pub struct Page {
     pub next_before_seq: Option<u64>,
 }
 
+/// The audit action of a sign-in attempt, counted by [`TrendGroup::SignInOutcome`].
+pub const SIGN_IN_ACTION: &str = "user.login";
+
 /// What trend counts are grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrendGroup {
-    /// Threat `version`.
+    /// Threat events by `version`.
     Version,
-    /// Threat `environment`.
+    /// Threat events by `environment`.
     Environment,
-    /// Threat `error_type`.
+    /// Threat events by `error_type`.
     ErrorType,
+    /// Audit `user.login` events by `outcome`: the sign-in chart of the overview, which must
+    /// count every sign-in of a period without reading them.
+    SignInOutcome,
 }
 
 /// Trend bucket width.
@@ -111,7 +117,7 @@ impl TrendInterval {
     }
 }
 
-/// A request for threat-event counts over time.
+/// A request for event counts over time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrendQuery {
     /// Only this account.
@@ -126,7 +132,7 @@ pub struct TrendQuery {
     pub interval: TrendInterval,
 }
 
-/// Count of threat events in one bucket for one group value.
+/// Count of events in one bucket for one group value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrendRow {
     /// Start of the bucket.

@@ -1,13 +1,14 @@
 //! The overview: counts for the chosen period, failed vs successful sign-ins over time, errors
-//! over time by version and by environment, the top error types, and failed-login bursts
-//! (many failures from one address within an hour).
+//! over time by version and by environment, the top error types, failed-login bursts (many
+//! failures from one address within an hour) and recent password, MFA, role and key changes.
+//! Counts come from the stores' trend rollups, so the page costs the same at any log size.
 
 use std::collections::HashMap;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
-use logvault_core::{EventKind, Micros};
-use logvault_store::{EventQuery, TrendGroup, TrendInterval, TrendQuery};
+use logvault_core::{EventKind, Micros, Scope};
+use logvault_store::{EventQuery, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery};
 use serde_json::{Value, json};
 
 use super::WebError;
@@ -20,10 +21,23 @@ use crate::AppState;
 use crate::auth::RequestOrigin;
 
 const HOUR: i64 = 3_600_000_000;
-/// Sign-in events read per overview, at most (pages of 1000).
-const MAX_SIGN_IN_PAGES: usize = 50;
+/// The newest failed sign-ins read for bursts, at most: bursts are about what is happening
+/// now, and reading a period's every failure would make the page as slow as the log is long.
+const MAX_FAILURES_READ: usize = 2_000;
 /// Failures from one address within an hour that make a burst.
 const BURST_THRESHOLD: u64 = 10;
+/// Actions that change who can get in or with what, listed with the failed sign-ins.
+const SECURITY_CHANGES: [&str; 7] = [
+    "user.password_changed",
+    "user.password_reset",
+    "user.mfa_enabled",
+    "user.mfa_disabled",
+    "user.role_changed",
+    "api_key.created",
+    "api_key.revoked",
+];
+/// Rows in each list of recent events.
+const RECENT_ROWS: usize = 8;
 
 /// The width of the chart buckets for a period.
 pub(crate) fn interval_for(range: &str) -> TrendInterval {
@@ -33,92 +47,69 @@ pub(crate) fn interval_for(range: &str) -> TrendInterval {
     }
 }
 
-struct SignIns {
-    success: Vec<u64>,
-    failure: Vec<u64>,
+/// Failed-login bursts and the newest failures, from the newest failed sign-ins.
+struct Failures {
     bursts: Vec<Value>,
-    recent_failures: Vec<Value>,
+    recent: Vec<Value>,
+    /// More failures happened in the period than were read.
     truncated: bool,
 }
 
-async fn sign_ins(
+async fn failures(
     state: &AppState,
-    signed_in: &SignedIn,
+    scope: &Scope,
     account_id: Option<String>,
     from: Micros,
-    starts: &[Micros],
-    width: i64,
     names: &HashMap<String, String>,
-) -> Result<SignIns, WebError> {
+) -> Result<Failures, WebError> {
     let mut query = EventQuery::new(EventKind::Audit, 1000);
-    query.action = Some("user.login".into());
+    query.action = Some(SIGN_IN_ACTION.into());
+    query.outcome = Some("failure".into());
     query.account_id = account_id;
     query.from = Some(from);
-    let index = |at: Micros| {
-        starts
-            .binary_search(&Micros(at.0.div_euclid(width) * width))
-            .ok()
-    };
-    let mut result = SignIns {
-        success: vec![0; starts.len()],
-        failure: vec![0; starts.len()],
+    let mut result = Failures {
         bursts: Vec::new(),
-        recent_failures: Vec::new(),
+        recent: Vec::new(),
         truncated: false,
     };
-    let mut per_ip_hour: HashMap<(i64, String), (u64, Micros)> = HashMap::new();
-    for page_number in 0.. {
-        if page_number == MAX_SIGN_IN_PAGES {
-            result.truncated = true;
-            break;
-        }
-        let page = state
-            .store
-            .query(&signed_in.principal.scope(), &query)
-            .await?;
+    let mut per_ip_hour: HashMap<(i64, String), u64> = HashMap::new();
+    let mut read = 0;
+    loop {
+        let page = state.store.query(scope, &query).await?;
+        read += page.events.len();
         for event in &page.events {
-            let body: Value = serde_json::from_str(&event.body).unwrap_or(Value::Null);
-            let failed = body["outcome"] == "failure";
-            if let Some(i) = index(event.received_at) {
-                let counts = if failed {
-                    &mut result.failure
-                } else {
-                    &mut result.success
-                };
-                counts[i] += 1;
+            if result.recent.len() < RECENT_ROWS {
+                result.recent.push(row_view(event, names));
             }
-            if failed {
-                if result.recent_failures.len() < 8 {
-                    result.recent_failures.push(row_view(event, names));
-                }
-                if let Some(ip) = body["origin"]["ip"].as_str() {
-                    let hour = event.received_at.0.div_euclid(HOUR) * HOUR;
-                    let entry = per_ip_hour
-                        .entry((hour, ip.to_string()))
-                        .or_insert((0, event.received_at));
-                    entry.0 += 1;
-                }
+            let body: Value = serde_json::from_str(&event.body).unwrap_or(Value::Null);
+            if let Some(ip) = body["origin"]["ip"].as_str() {
+                let hour = event.received_at.0.div_euclid(HOUR) * HOUR;
+                *per_ip_hour.entry((hour, ip.to_string())).or_default() += 1;
             }
         }
         match page.next_before_seq {
+            Some(_) if read >= MAX_FAILURES_READ => {
+                result.truncated = true;
+                break;
+            }
             Some(seq) => query.before_seq = Some(seq),
             None => break,
         }
     }
-    let mut bursts: Vec<((i64, String), (u64, Micros))> = per_ip_hour
+    let mut bursts: Vec<((i64, String), u64)> = per_ip_hour
         .into_iter()
-        .filter(|(_, (count, _))| *count >= BURST_THRESHOLD)
+        .filter(|(_, count)| *count >= BURST_THRESHOLD)
         .collect();
-    bursts.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.0.0.cmp(&a.0.0)));
+    bursts.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.0.cmp(&a.0.0)));
     result.bursts = bursts
         .into_iter()
         .take(5)
-        .map(|((hour, ip), (count, _))| {
+        .map(|((hour, ip), count)| {
             let link = query_string([
                 ("range", "custom".to_string()),
                 ("from", Micros(hour).to_rfc3339()),
                 ("to", Micros(hour + HOUR).to_rfc3339()),
-                ("action", "user.login".into()),
+                ("action", SIGN_IN_ACTION.into()),
                 ("outcome", "failure".into()),
                 ("ip", ip.clone()),
             ]);
@@ -126,6 +117,33 @@ async fn sign_ins(
         })
         .collect();
     Ok(result)
+}
+
+/// The newest password, MFA, role and API-key changes of the period, newest first.
+async fn security_changes(
+    state: &AppState,
+    scope: &Scope,
+    account_id: Option<String>,
+    from: Micros,
+    names: &HashMap<String, String>,
+) -> Result<Vec<Value>, WebError> {
+    let pages = SECURITY_CHANGES.map(|action| {
+        let mut query = EventQuery::new(EventKind::Audit, RECENT_ROWS);
+        query.action = Some(action.into());
+        query.account_id = account_id.clone();
+        query.from = Some(from);
+        async move { state.store.query(scope, &query).await }
+    });
+    let mut events = Vec::new();
+    for page in futures_util::future::join_all(pages).await {
+        events.extend(page?.events);
+    }
+    events.sort_by_key(|event| std::cmp::Reverse(event.seq));
+    Ok(events
+        .iter()
+        .take(RECENT_ROWS)
+        .map(|event| row_view(event, names))
+        .collect())
 }
 
 pub(crate) async fn page(
@@ -150,16 +168,6 @@ pub(crate) async fn page(
     let starts = buckets(from, Micros(now.0 + 1), width);
     let account_id = (!filters.account_id.is_empty()).then(|| filters.account_id.clone());
 
-    let logins = sign_ins(
-        &state,
-        &signed_in,
-        account_id.clone(),
-        from,
-        &starts,
-        width,
-        &names,
-    )
-    .await?;
     let scope = signed_in.principal.scope();
     let trend = |group_by| TrendQuery {
         account_id: account_id.clone(),
@@ -168,6 +176,12 @@ pub(crate) async fn page(
         group_by,
         interval,
     };
+    let sign_ins = state
+        .store
+        .trends(&scope, &trend(TrendGroup::SignInOutcome))
+        .await?;
+    let failures = failures(&state, &scope, account_id.clone(), from, &names).await?;
+    let changes = security_changes(&state, &scope, account_id.clone(), from, &names).await?;
     let by_version = state
         .store
         .trends(&scope, &trend(TrendGroup::Version))
@@ -190,20 +204,25 @@ pub(crate) async fn page(
         )
         .await;
 
-    let sign_in_series = [
-        Series {
-            name: "successful".into(),
-            color: color(2),
-            total: logins.success.iter().sum(),
-            points: logins.success,
-        },
-        Series {
-            name: "failed".into(),
-            color: color(1),
-            total: logins.failure.iter().sum(),
-            points: logins.failure,
-        },
-    ];
+    let outcome_points = |outcome: &str| {
+        let mut points = vec![0; starts.len()];
+        for row in sign_ins.iter().filter(|row| row.key == outcome) {
+            if let Ok(i) = starts.binary_search(&row.bucket) {
+                points[i] += row.count;
+            }
+        }
+        points
+    };
+    let sign_in_series =
+        [("successful", "success", 2), ("failed", "failure", 1)].map(|(name, outcome, shade)| {
+            let points = outcome_points(outcome);
+            Series {
+                name: name.into(),
+                color: color(shade),
+                total: points.iter().sum(),
+                points,
+            }
+        });
     let version_series = series_from_rows(&by_version, &starts, 6);
     let environment_series = series_from_rows(&by_environment, &starts, 6);
     let type_series = series_from_rows(&by_type, &starts, 8);
@@ -245,13 +264,15 @@ pub(crate) async fn page(
             {"label": "Threat events", "value": n_threats},
             {"label": "Error types", "value": by_type.iter().map(|r| r.key.as_str()).collect::<std::collections::BTreeSet<_>>().len()},
         ],
-        "truncated": logins.truncated,
+        "truncated": failures.truncated,
+        "max_failures": MAX_FAILURES_READ,
         "sign_ins": chart("Sign-ins over time", &sign_in_series),
         "by_version": chart("Errors by version over time", &version_series),
         "by_environment": chart("Errors by environment over time", &environment_series),
         "top_types": bar_chart("Top error types", &top_types),
-        "bursts": logins.bursts,
-        "rows": logins.recent_failures,
+        "bursts": failures.bursts,
+        "rows": failures.recent,
+        "changes": changes,
         "kind": "audit",
         "show_account": accounts.len() > 1,
     });

@@ -374,3 +374,62 @@ async fn live_tail_streams_new_events_in_scope() {
         "{seen}"
     );
 }
+
+/// The overview counts every sign-in of the period (from the rollup, checked against a
+/// query), finds a burst of failures from one address, and lists password, MFA, role and
+/// key changes of the viewer's scope only.
+#[tokio::test]
+async fn overview_counts_sign_ins_finds_bursts_and_lists_security_changes() {
+    use logvault_core::{Micros, Scope};
+    use logvault_store::EventQuery;
+    use logvault_store::conformance::audit;
+
+    let world = world_with_people().await;
+    let failure = json!({"outcome": "failure", "origin": {"ip": "198.51.100.7"}});
+    let mut batch: Vec<_> = (0..12)
+        .map(|_| audit(MER_A1, None, failure.clone()))
+        .collect();
+    batch.extend((0..3).map(|_| audit(MER_A1, None, json!({}))));
+    batch.push(audit(MER_A1, None, json!({"action": "user.mfa_disabled"})));
+    batch.push(audit(MER_B1, None, json!({"action": "api_key.revoked"})));
+    world.store.ingest(batch).await.expect("ingest");
+    let cookie = sign_in(&world, "mo-merchant").await;
+    let html = get_with(&world, Some(&cookie), "/?range=24h").await.text();
+
+    let count = |outcome: &'static str| {
+        let store = world.store.clone();
+        async move {
+            let mut query = EventQuery::new(EventKind::Audit, 1000);
+            query.action = Some("user.login".into());
+            query.outcome = Some(outcome.into());
+            query.from = Some(Micros(Micros::now().0 - 86_400_000_000));
+            let page = store
+                .query(&Scope::Account(MER_A1.into()), &query)
+                .await
+                .expect("query");
+            page.events.len()
+        }
+    };
+    let (failed, succeeded) = (count("failure").await, count("success").await);
+    assert!(failed >= 12 && succeeded >= 3, "{failed} {succeeded}");
+    for (label, value) in [
+        ("Failed sign-ins", failed),
+        ("Successful sign-ins", succeeded),
+    ] {
+        let stat =
+            format!("<span class=\"value\">{value}</span><span class=\"label\">{label}</span>");
+        assert!(html.contains(&stat), "{label} should be {value}");
+    }
+    assert!(
+        html.contains("198.51.100.7"),
+        "the burst's address is listed"
+    );
+    assert!(
+        html.contains("user.mfa_disabled"),
+        "the MFA change is listed"
+    );
+    assert!(
+        !html.contains("api_key.revoked"),
+        "another account's change is not"
+    );
+}

@@ -111,3 +111,47 @@ async fn reopening_keeps_everything_and_continues_the_sequence() {
         .expect("ingest");
     assert_eq!((next[0].seq, next[0].account_seq), (6, 6));
 }
+
+/// Migration 0002 backfills sign-in counts for logs written before it; what it computes from
+/// the stored events must be exactly what the writer keeps up to date for new ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_backfill_matches_the_counts_the_writer_keeps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SqliteStore::open(dir.path(), SqliteConfig::default()).expect("open");
+        let outcomes = ["success", "failure", "failure", "success", "failure"];
+        let batch = outcomes
+            .iter()
+            .map(|outcome| conformance::audit("platform", None, json!({"outcome": outcome})))
+            .chain([conformance::audit(
+                "platform",
+                None,
+                json!({"action": "user.logout"}),
+            )])
+            .collect();
+        store.ingest(batch).await.expect("ingest");
+    }
+    let migration = include_str!("../../migrations/0002_sign_in_trends.sql");
+    let select = &migration[migration.find("SELECT 3").expect("backfill query")..];
+    let connection = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("open");
+    let rows = |sql: &str| -> Vec<(String, i64, String, i64)> {
+        let mut statement = connection.prepare(sql).expect("prepare");
+        statement
+            .query_map([], |row| {
+                Ok((row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let kept = rows(
+        "SELECT dimension, account_id, hour, key, count FROM event_trends WHERE dimension = 3 \
+         ORDER BY 2, 3, 4",
+    );
+    let backfilled = rows(&format!(
+        "SELECT * FROM ({}) ORDER BY 2, 3, 4",
+        select.trim_end().trim_end_matches(';')
+    ));
+    assert_eq!(kept.iter().map(|r| r.3).sum::<i64>(), 5, "{kept:?}");
+    assert_eq!(backfilled, kept);
+}

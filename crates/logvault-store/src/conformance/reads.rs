@@ -357,4 +357,41 @@ pub(super) async fn trends(store: &dyn Store) {
         !foreign.contains_key("v1") && !foreign.contains_key("v2"),
         "{foreign:?}"
     );
+
+    // Sign-ins by outcome count exactly the `user.login` audit events a query finds.
+    store
+        .ingest(vec![
+            audit("mer_p0", None, json!({"outcome": "failure"})),
+            audit("mer_p0", None, json!({"outcome": "failure"})),
+            audit("mer_p0", None, json!({})),
+            audit("mer_p0", None, json!({"action": "user.logout"})),
+        ])
+        .await
+        .expect("ingest");
+    let sign_in_query = TrendQuery {
+        to: Micros(Micros::now().0 + 1),
+        ..query(TrendGroup::SignInOutcome)
+    };
+    let sign_ins = count(store.trends(&scope, &sign_in_query).await.expect("trends"));
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut login_query = EventQuery::new(EventKind::Audit, 1000);
+    login_query.action = Some(crate::SIGN_IN_ACTION.into());
+    login_query.from = Some(sign_in_query.from);
+    loop {
+        let page = store.query(&scope, &login_query).await.expect("query");
+        for event in &page.events {
+            let body: serde_json::Value = serde_json::from_str(&event.body).expect("body");
+            let outcome = body["outcome"].as_str().unwrap_or_default().to_string();
+            *expected.entry(outcome).or_default() += 1;
+        }
+        match page.next_before_seq {
+            Some(seq) => login_query.before_seq = Some(seq),
+            None => break,
+        }
+    }
+    assert!(
+        expected.get("failure").copied().unwrap_or(0) >= 2,
+        "{expected:?}"
+    );
+    assert_eq!(sign_ins, expected, "sign-in counts match the events");
 }
