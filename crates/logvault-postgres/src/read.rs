@@ -133,11 +133,14 @@ pub(crate) async fn trends(
     query: &TrendQuery,
 ) -> StoreResult<Vec<TrendRow>> {
     let sign_ins = format!("e.kind = 0 AND e.action = '{SIGN_IN_ACTION}'");
+    let failed_sign_ins = format!("{sign_ins} AND e.outcome = 'failure' AND e.ip IS NOT NULL");
     let (column, events) = match query.group_by {
         TrendGroup::Version => ("e.version", "e.kind = 1"),
         TrendGroup::Environment => ("e.environment", "e.kind = 1"),
         TrendGroup::ErrorType => ("e.error_type", "e.kind = 1"),
         TrendGroup::SignInOutcome => ("e.outcome", sign_ins.as_str()),
+        TrendGroup::AuditAction => ("e.action", "e.kind = 0"),
+        TrendGroup::FailedSignInIp => ("encode(e.ip, 'hex')", failed_sign_ins.as_str()),
     };
     let width = query.interval.micros();
     let mut sql = Sql::new(&format!(
@@ -149,8 +152,13 @@ pub(crate) async fn trends(
     sql.push(&format!("{from} AND e.received_at < {to}"));
     sql.scope(scope, "e.account_id");
     sql.equals("e.account_id", &query.account_id);
+    sql.push(" GROUP BY 1, 2");
+    if query.min_count > 1 {
+        let min = sql.bind(i64::try_from(query.min_count).unwrap_or(i64::MAX));
+        sql.push(&format!(" HAVING count(*) >= {min}"));
+    }
     sql.push(&format!(
-        " GROUP BY 1, 2 ORDER BY 1, coalesce({column}, '') COLLATE \"C\""
+        " ORDER BY 1, coalesce({column}, '') COLLATE \"C\""
     ));
     sql.query(transaction)
         .await?

@@ -249,7 +249,14 @@ pub(crate) fn trends(
     ];
     scope_clause(scope, "account_id", &mut sql, &mut values);
     text_filter("account_id", &query.account_id, &mut sql, &mut values);
-    sql.push_str(" GROUP BY bucket, key ORDER BY bucket, key");
+    sql.push_str(" GROUP BY bucket, key");
+    if query.min_count > 1 {
+        sql.push_str(" HAVING sum(count) >= ?");
+        values.push(Value::Integer(
+            i64::try_from(query.min_count).unwrap_or(i64::MAX),
+        ));
+    }
+    sql.push_str(" ORDER BY bucket, key");
     let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
     let rows = statement
         .query_map(params_from_iter(values), |row| {
@@ -273,6 +280,8 @@ pub(crate) fn trend_dimension(group: TrendGroup) -> i64 {
         TrendGroup::Environment => 1,
         TrendGroup::ErrorType => 2,
         TrendGroup::SignInOutcome => 3,
+        TrendGroup::AuditAction => 4,
+        TrendGroup::FailedSignInIp => 5,
     }
 }
 

@@ -196,22 +196,28 @@ impl TrendCounts {
     fn add(&mut self, event: &NewEvent, received_at: Micros) {
         let hour = received_at.0.div_euclid(HOUR) * HOUR;
         let index = &event.index;
-        let groups: &[(TrendGroup, &Option<String>)] = match event.kind {
-            EventKind::Threat => &[
-                (TrendGroup::Version, &index.version),
-                (TrendGroup::Environment, &index.environment),
-                (TrendGroup::ErrorType, &index.error_type),
-            ],
-            EventKind::Audit if index.action.as_deref() == Some(SIGN_IN_ACTION) => {
-                &[(TrendGroup::SignInOutcome, &index.outcome)]
+        let text = |value: &Option<String>| value.as_deref().unwrap_or_default().to_string();
+        let mut groups = Vec::with_capacity(3);
+        match event.kind {
+            EventKind::Threat => {
+                groups.push((TrendGroup::Version, text(&index.version)));
+                groups.push((TrendGroup::Environment, text(&index.environment)));
+                groups.push((TrendGroup::ErrorType, text(&index.error_type)));
             }
-            EventKind::Audit => &[],
-        };
-        for (group, value) in groups {
-            let key = value.as_deref().unwrap_or_default().to_string();
+            EventKind::Audit => {
+                groups.push((TrendGroup::AuditAction, text(&index.action)));
+                if index.action.as_deref() == Some(SIGN_IN_ACTION) {
+                    groups.push((TrendGroup::SignInOutcome, text(&index.outcome)));
+                    if let (Some("failure"), Some(ip)) = (index.outcome.as_deref(), index.ip) {
+                        groups.push((TrendGroup::FailedSignInIp, hex::encode(ip)));
+                    }
+                }
+            }
+        }
+        for (group, key) in groups {
             *self
                 .0
-                .entry((trend_dimension(*group), event.account_id.clone(), hour, key))
+                .entry((trend_dimension(group), event.account_id.clone(), hour, key))
                 .or_default() += 1;
         }
     }

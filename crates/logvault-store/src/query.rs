@@ -96,6 +96,11 @@ pub enum TrendGroup {
     /// Audit `user.login` events by `outcome`: the sign-in chart of the overview, which must
     /// count every sign-in of a period without reading them.
     SignInOutcome,
+    /// Audit events by `action`: the overview's counts of password, MFA, role and key changes.
+    AuditAction,
+    /// Failed `user.login` events by origin address (the key is the 16-byte address, IPv4
+    /// mapped into IPv6, in lower-case hex): the overview's failed-login bursts.
+    FailedSignInIp,
 }
 
 /// Trend bucket width.
@@ -130,6 +135,8 @@ pub struct TrendQuery {
     pub group_by: TrendGroup,
     /// Bucket width.
     pub interval: TrendInterval,
+    /// Only buckets in which a group value counts at least this many events (0 for all).
+    pub min_count: u64,
 }
 
 /// Count of events in one bucket for one group value.

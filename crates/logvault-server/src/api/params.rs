@@ -245,6 +245,7 @@ impl TrendParams {
             )));
         }
         Ok(TrendQuery {
+            min_count: 0,
             account_id: self.account_id.clone(),
             from,
             to,

@@ -4,11 +4,12 @@
 //! Counts come from the stores' trend rollups, so the page costs the same at any log size.
 
 use std::collections::HashMap;
+use std::net::Ipv6Addr;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
 use logvault_core::{EventKind, Micros, Scope};
-use logvault_store::{EventQuery, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery};
+use logvault_store::{EventQuery, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery, TrendRow};
 use serde_json::{Value, json};
 
 use super::WebError;
@@ -21,13 +22,11 @@ use crate::AppState;
 use crate::auth::RequestOrigin;
 
 const HOUR: i64 = 3_600_000_000;
-/// The newest failed sign-ins read for bursts, at most: bursts are about what is happening
-/// now, and reading a period's every failure would make the page as slow as the log is long.
-const MAX_FAILURES_READ: usize = 2_000;
 /// Failures from one address within an hour that make a burst.
 const BURST_THRESHOLD: u64 = 10;
-/// Actions that change who can get in or with what, listed with the failed sign-ins.
-const SECURITY_CHANGES: [&str; 7] = [
+/// Actions that change who can get in or with what, counted on the overview.
+const SECURITY_CHANGES: [&str; 8] = [
+    "user.created",
     "user.password_changed",
     "user.password_reset",
     "user.mfa_enabled",
@@ -47,103 +46,68 @@ pub(crate) fn interval_for(range: &str) -> TrendInterval {
     }
 }
 
-/// Failed-login bursts and the newest failures, from the newest failed sign-ins.
-struct Failures {
-    bursts: Vec<Value>,
-    recent: Vec<Value>,
-    /// More failures happened in the period than were read.
-    truncated: bool,
-}
-
-async fn failures(
-    state: &AppState,
-    scope: &Scope,
-    account_id: Option<String>,
-    from: Micros,
-    names: &HashMap<String, String>,
-) -> Result<Failures, WebError> {
-    let mut query = EventQuery::new(EventKind::Audit, 1000);
-    query.action = Some(SIGN_IN_ACTION.into());
-    query.outcome = Some("failure".into());
-    query.account_id = account_id;
-    query.from = Some(from);
-    let mut result = Failures {
-        bursts: Vec::new(),
-        recent: Vec::new(),
-        truncated: false,
-    };
-    let mut per_ip_hour: HashMap<(i64, String), u64> = HashMap::new();
-    let mut read = 0;
-    loop {
-        let page = state.store.query(scope, &query).await?;
-        read += page.events.len();
-        for event in &page.events {
-            if result.recent.len() < RECENT_ROWS {
-                result.recent.push(row_view(event, names));
-            }
-            let body: Value = serde_json::from_str(&event.body).unwrap_or(Value::Null);
-            if let Some(ip) = body["origin"]["ip"].as_str() {
-                let hour = event.received_at.0.div_euclid(HOUR) * HOUR;
-                *per_ip_hour.entry((hour, ip.to_string())).or_default() += 1;
-            }
-        }
-        match page.next_before_seq {
-            Some(_) if read >= MAX_FAILURES_READ => {
-                result.truncated = true;
-                break;
-            }
-            Some(seq) => query.before_seq = Some(seq),
-            None => break,
-        }
-    }
-    let mut bursts: Vec<((i64, String), u64)> = per_ip_hour
-        .into_iter()
-        .filter(|(_, count)| *count >= BURST_THRESHOLD)
-        .collect();
-    bursts.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.0.cmp(&a.0.0)));
-    result.bursts = bursts
-        .into_iter()
-        .take(5)
-        .map(|((hour, ip), count)| {
-            let link = query_string([
-                ("range", "custom".to_string()),
-                ("from", Micros(hour).to_rfc3339()),
-                ("to", Micros(hour + HOUR).to_rfc3339()),
-                ("action", SIGN_IN_ACTION.into()),
-                ("outcome", "failure".into()),
-                ("ip", ip.clone()),
-            ]);
-            json!({"hour": short_time(Micros(hour)), "iso": Micros(hour).to_rfc3339(), "ip": ip, "count": count, "url": format!("/audit?{link}")})
-        })
-        .collect();
-    Ok(result)
-}
-
-/// The newest password, MFA, role and API-key changes of the period, newest first.
-async fn security_changes(
+/// The newest failed sign-ins of the period.
+async fn recent_failures(
     state: &AppState,
     scope: &Scope,
     account_id: Option<String>,
     from: Micros,
     names: &HashMap<String, String>,
 ) -> Result<Vec<Value>, WebError> {
-    let pages = SECURITY_CHANGES.map(|action| {
-        let mut query = EventQuery::new(EventKind::Audit, RECENT_ROWS);
-        query.action = Some(action.into());
-        query.account_id = account_id.clone();
-        query.from = Some(from);
-        async move { state.store.query(scope, &query).await }
-    });
-    let mut events = Vec::new();
-    for page in futures_util::future::join_all(pages).await {
-        events.extend(page?.events);
-    }
-    events.sort_by_key(|event| std::cmp::Reverse(event.seq));
-    Ok(events
+    let mut query = EventQuery::new(EventKind::Audit, RECENT_ROWS);
+    query.action = Some(SIGN_IN_ACTION.into());
+    query.outcome = Some("failure".into());
+    query.account_id = account_id;
+    query.from = Some(from);
+    let page = state.store.query(scope, &query).await?;
+    Ok(page
+        .events
         .iter()
-        .take(RECENT_ROWS)
         .map(|event| row_view(event, names))
         .collect())
+}
+
+/// The hours in which one address failed to sign in at least [`BURST_THRESHOLD`] times,
+/// largest first, from the rollup's counts per address and hour.
+fn bursts(rows: &[TrendRow]) -> Vec<Value> {
+    let mut rows: Vec<&TrendRow> = rows.iter().collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then(b.bucket.cmp(&a.bucket)));
+    rows.into_iter()
+        .filter_map(|row| {
+            let bytes: [u8; 16] = hex::decode(&row.key).ok()?.try_into().ok()?;
+            let ip = Ipv6Addr::from(bytes).to_canonical().to_string();
+            let link = query_string([
+                ("range", "custom".to_string()),
+                ("from", row.bucket.to_rfc3339()),
+                ("to", Micros(row.bucket.0 + HOUR).to_rfc3339()),
+                ("action", SIGN_IN_ACTION.into()),
+                ("outcome", "failure".into()),
+                ("ip", ip.clone()),
+            ]);
+            Some(json!({"hour": short_time(row.bucket), "iso": row.bucket.to_rfc3339(), "ip": ip, "count": row.count, "url": format!("/audit?{link}")}))
+        })
+        .take(5)
+        .collect()
+}
+
+/// How many password, MFA, role, user and API-key changes the period holds, by action, each
+/// linking to the audit log filtered to it.
+fn security_changes(rows: &[TrendRow], period: &[(&'static str, String)]) -> Vec<Value> {
+    SECURITY_CHANGES
+        .iter()
+        .filter_map(|action| {
+            let count: u64 = rows
+                .iter()
+                .filter(|row| row.key == *action)
+                .map(|row| row.count)
+                .sum();
+            let mut pairs = period.to_vec();
+            pairs.push(("action", action.to_string()));
+            (count > 0).then(|| {
+                json!({"action": action, "count": count, "url": format!("/audit?{}", query_string(pairs))})
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn page(
@@ -170,6 +134,7 @@ pub(crate) async fn page(
 
     let scope = signed_in.principal.scope();
     let trend = |group_by| TrendQuery {
+        min_count: 0,
         account_id: account_id.clone(),
         from,
         to: Micros(now.0 + 1),
@@ -180,8 +145,23 @@ pub(crate) async fn page(
         .store
         .trends(&scope, &trend(TrendGroup::SignInOutcome))
         .await?;
-    let failures = failures(&state, &scope, account_id.clone(), from, &names).await?;
-    let changes = security_changes(&state, &scope, account_id.clone(), from, &names).await?;
+    let failures = recent_failures(&state, &scope, account_id.clone(), from, &names).await?;
+    let burst_rows = state
+        .store
+        .trends(
+            &scope,
+            &TrendQuery {
+                group_by: TrendGroup::FailedSignInIp,
+                interval: TrendInterval::Hour,
+                min_count: BURST_THRESHOLD,
+                ..trend(TrendGroup::FailedSignInIp)
+            },
+        )
+        .await?;
+    let by_action = state
+        .store
+        .trends(&scope, &trend(TrendGroup::AuditAction))
+        .await?;
     let by_version = state
         .store
         .trends(&scope, &trend(TrendGroup::Version))
@@ -242,13 +222,15 @@ pub(crate) async fn page(
         )
     };
     let chart = |label: &str, series: &[Series]| json!({"svg": line_chart(label, &starts, width, series), "legend": legend(series)});
-    let range_pairs = |value: &str| {
-        let mut pairs = vec![("range", value.to_string())];
+    let pairs_for = |range: &str| {
+        let mut pairs = vec![("range", range.to_string())];
         if let Some(account) = &account_id {
             pairs.push(("account_id", account.clone()));
         }
-        format!("/?{}", query_string(pairs))
+        pairs
     };
+    let range_pairs = |value: &str| format!("/?{}", query_string(pairs_for(value)));
+    let period_pairs = pairs_for(&filters.range);
     let context = json!({
         "chrome": chrome,
         "title": "Overview",
@@ -264,15 +246,13 @@ pub(crate) async fn page(
             {"label": "Threat events", "value": n_threats},
             {"label": "Error types", "value": by_type.iter().map(|r| r.key.as_str()).collect::<std::collections::BTreeSet<_>>().len()},
         ],
-        "truncated": failures.truncated,
-        "max_failures": MAX_FAILURES_READ,
         "sign_ins": chart("Sign-ins over time", &sign_in_series),
         "by_version": chart("Errors by version over time", &version_series),
         "by_environment": chart("Errors by environment over time", &environment_series),
         "top_types": bar_chart("Top error types", &top_types),
-        "bursts": failures.bursts,
-        "rows": failures.recent,
-        "changes": changes,
+        "bursts": bursts(&burst_rows),
+        "rows": failures,
+        "changes": security_changes(&by_action, &period_pairs),
         "kind": "audit",
         "show_account": accounts.len() > 1,
     });

@@ -66,6 +66,7 @@ pub(crate) async fn page(
     let now = Micros::now();
     let (from, to) = (Micros(now.0 - span), Micros(now.0 + 1));
     let query = TrendQuery {
+        min_count: 0,
         account_id: (!form.account_id.is_empty()).then(|| form.account_id.clone()),
         from,
         to,

@@ -376,10 +376,10 @@ async fn live_tail_streams_new_events_in_scope() {
 }
 
 /// The overview counts every sign-in of the period (from the rollup, checked against a
-/// query), finds a burst of failures from one address, and lists password, MFA, role and
+/// query), finds a burst of failures from one address, and counts password, MFA, role and
 /// key changes of the viewer's scope only.
 #[tokio::test]
-async fn overview_counts_sign_ins_finds_bursts_and_lists_security_changes() {
+async fn overview_counts_sign_ins_finds_bursts_and_counts_security_changes() {
     use logvault_core::{Micros, Scope};
     use logvault_store::EventQuery;
     use logvault_store::conformance::audit;

@@ -112,8 +112,9 @@ async fn reopening_keeps_everything_and_continues_the_sequence() {
     assert_eq!((next[0].seq, next[0].account_seq), (6, 6));
 }
 
-/// Migration 0002 backfills sign-in counts for logs written before it; what it computes from
-/// the stored events must be exactly what the writer keeps up to date for new ones.
+/// Migration 0002 backfills sign-in and audit-action counts for logs written before it; what
+/// it computes from the stored events must be exactly what the writer keeps up to date for new
+/// ones.
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_backfill_matches_the_counts_the_writer_keeps() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -122,7 +123,14 @@ async fn sign_in_backfill_matches_the_counts_the_writer_keeps() {
         let outcomes = ["success", "failure", "failure", "success", "failure"];
         let batch = outcomes
             .iter()
-            .map(|outcome| conformance::audit("platform", None, json!({"outcome": outcome})))
+            .map(|outcome| {
+                let origin = json!({"ip": "192.0.2.1"});
+                conformance::audit(
+                    "platform",
+                    None,
+                    json!({"outcome": outcome, "origin": origin}),
+                )
+            })
             .chain([conformance::audit(
                 "platform",
                 None,
@@ -132,26 +140,34 @@ async fn sign_in_backfill_matches_the_counts_the_writer_keeps() {
         store.ingest(batch).await.expect("ingest");
     }
     let migration = include_str!("../../migrations/0002_sign_in_trends.sql");
-    let select = &migration[migration.find("SELECT 3").expect("backfill query")..];
+    let select = &migration[migration.find("SELECT dimension").expect("backfill query")..];
     let connection = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("open");
-    let rows = |sql: &str| -> Vec<(String, i64, String, i64)> {
+    let rows = |sql: &str| -> Vec<(i64, String, i64, String, i64)> {
         let mut statement = connection.prepare(sql).expect("prepare");
         statement
             .query_map([], |row| {
-                Ok((row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
             })
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("rows")
     };
     let kept = rows(
-        "SELECT dimension, account_id, hour, key, count FROM event_trends WHERE dimension = 3 \
-         ORDER BY 2, 3, 4",
+        "SELECT dimension, account_id, hour, key, count FROM event_trends \
+         WHERE dimension IN (3, 4, 5) ORDER BY 1, 2, 3, 4",
     );
     let backfilled = rows(&format!(
-        "SELECT * FROM ({}) ORDER BY 2, 3, 4",
+        "SELECT * FROM ({}) ORDER BY 1, 2, 3, 4",
         select.trim_end().trim_end_matches(';')
     ));
-    assert_eq!(kept.iter().map(|r| r.3).sum::<i64>(), 5, "{kept:?}");
+    let total =
+        |dimension: i64| -> i64 { kept.iter().filter(|r| r.0 == dimension).map(|r| r.4).sum() };
+    assert_eq!((total(3), total(4), total(5)), (5, 6, 3), "{kept:?}");
     assert_eq!(backfilled, kept);
 }

@@ -305,6 +305,7 @@ pub(super) async fn trends(store: &dyn Store) {
     store.ingest(batch).await.expect("ingest");
     let now = Micros::now();
     let query = |group_by| TrendQuery {
+        min_count: 0,
         account_id: None,
         from: Micros(now.0 - 3_600_000_000),
         to: Micros(now.0 + 1),
@@ -373,25 +374,48 @@ pub(super) async fn trends(store: &dyn Store) {
         ..query(TrendGroup::SignInOutcome)
     };
     let sign_ins = count(store.trends(&scope, &sign_in_query).await.expect("trends"));
+    let by_action = count(
+        store
+            .trends(
+                &scope,
+                &TrendQuery {
+                    group_by: TrendGroup::AuditAction,
+                    ..sign_in_query.clone()
+                },
+            )
+            .await
+            .expect("trends"),
+    );
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-    let mut login_query = EventQuery::new(EventKind::Audit, 1000);
-    login_query.action = Some(crate::SIGN_IN_ACTION.into());
-    login_query.from = Some(sign_in_query.from);
+    let mut expected_actions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut audit_query = EventQuery::new(EventKind::Audit, 1000);
+    audit_query.from = Some(sign_in_query.from);
     loop {
-        let page = store.query(&scope, &login_query).await.expect("query");
+        let page = store.query(&scope, &audit_query).await.expect("query");
         for event in &page.events {
             let body: serde_json::Value = serde_json::from_str(&event.body).expect("body");
-            let outcome = body["outcome"].as_str().unwrap_or_default().to_string();
-            *expected.entry(outcome).or_default() += 1;
+            let text = |field: &str| body[field].as_str().unwrap_or_default().to_string();
+            *expected_actions.entry(text("action")).or_default() += 1;
+            if text("action") == crate::SIGN_IN_ACTION {
+                *expected.entry(text("outcome")).or_default() += 1;
+            }
         }
         match page.next_before_seq {
-            Some(seq) => login_query.before_seq = Some(seq),
+            Some(seq) => audit_query.before_seq = Some(seq),
             None => break,
         }
     }
     assert!(
         expected.get("failure").copied().unwrap_or(0) >= 2,
         "{expected:?}"
+    );
+    assert!(
+        expected_actions.contains_key("user.logout"),
+        "{expected_actions:?}"
+    );
+    assert_eq!(
+        by_action, expected_actions,
+        "audit counts by action match the events"
     );
     assert_eq!(sign_ins, expected, "sign-in counts match the events");
 }

@@ -1,10 +1,12 @@
-//! A keep-alive HTTP/1.1 client for the benchmark: one connection per simulated client.
+//! A keep-alive HTTP/1.1 client for the benchmark: one connection per simulated client,
+//! authenticated with an API key or, for the Logs page, a session cookie.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderMap, HeaderName};
 use hyper::{Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -13,12 +15,20 @@ use tokio::net::TcpStream;
 pub(crate) struct Client {
     sender: SendRequest<Full<Bytes>>,
     host: String,
-    authorization: String,
+    /// Sent with every request: `Authorization` or `Cookie`.
+    credential: Option<(HeaderName, String)>,
 }
 
 impl Client {
     /// Connects to `address`, authenticating every request with `key`.
     pub(crate) async fn connect(address: SocketAddr, key: &str) -> anyhow::Result<Self> {
+        let mut client = Self::anonymous(address).await?;
+        client.credential = Some((header::AUTHORIZATION, format!("Bearer {key}")));
+        Ok(client)
+    }
+
+    /// Connects to `address` without credentials.
+    pub(crate) async fn anonymous(address: SocketAddr) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
@@ -26,8 +36,13 @@ impl Client {
         Ok(Client {
             sender,
             host: address.to_string(),
-            authorization: format!("Bearer {key}"),
+            credential: None,
         })
+    }
+
+    /// From now on, sends `cookie` (`name=value`) with every request instead of a key.
+    pub(crate) fn use_cookie(&mut self, cookie: String) {
+        self.credential = Some((header::COOKIE, cookie));
     }
 
     /// Sends one request and reads the whole response.
@@ -37,12 +52,30 @@ impl Client {
         path: &str,
         body: Option<(&'static str, Bytes)>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let (status, _, body) = self.exchange(method, path, body, None).await?;
+        Ok((status, body))
+    }
+
+    /// Sends one request, with an extra `Cookie` header if given, and returns the status,
+    /// headers and whole body of the response.
+    pub(crate) async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Bytes)>,
+        cookie: Option<&str>,
+    ) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
         self.sender.ready().await?;
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, &self.host)
-            .header(header::AUTHORIZATION, &self.authorization);
+            .header(header::HOST, &self.host);
+        if let Some((name, value)) = &self.credential {
+            request = request.header(name, value);
+        }
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
         let body = match body {
             Some((content_type, body)) => {
                 request = request.header(header::CONTENT_TYPE, content_type);
@@ -55,8 +88,9 @@ impl Client {
             .send_request(request.body(Full::new(body))?)
             .await?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        Ok((status, headers, body))
     }
 
     /// `GET path`, failing unless the answer is 200.

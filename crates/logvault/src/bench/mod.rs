@@ -1,8 +1,10 @@
 //! `logvault bench`: one command that measures what users choose a log service for —
 //! durable ingest throughput against the raw SQLite ceiling, query latency on the Logs page
-//! queries while ingest continues, memory, bytes per event and recovery after a crash.
+//! queries and Logs page render times while ingest continues, memory, bytes per event,
+//! recovery after a crash and verification speed.
 
 mod client;
+mod pages;
 mod report;
 mod server;
 mod workload;
@@ -62,11 +64,12 @@ fn stage(text: &str) {
     eprintln!("bench: {text}");
 }
 
-/// Keys the benchmark reads and writes with.
+/// Keys the benchmark reads and writes with, and the people who open the Logs page.
 struct Keys {
     admin: String,
     partner: String,
     merchant: String,
+    people: Vec<pages::Person>,
 }
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -319,6 +322,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Keys> {
         admin,
         partner,
         merchant,
+        people: pages::create_people(&store).await?,
     })
 }
 
@@ -434,7 +438,14 @@ async fn queries(
         args.background_rate,
         stop.clone(),
     ));
-    let result = measure_queries(address, keys, args.queries, report).await;
+    let mut result = measure_queries(address, keys, args.queries, report).await;
+    if result.is_ok() {
+        stage("Logs pages: admin, partner and merchant signed in through the form");
+        match pages::measure(address, &keys.people, args.queries).await {
+            Ok(pages) => report.pages = pages,
+            Err(error) => result = Err(error),
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     let achieved = background.await??;
     report.background_events_per_s = achieved;

@@ -51,6 +51,8 @@ pub(crate) struct Report {
     pub(crate) single_latency: Latencies,
     pub(crate) background_events_per_s: f64,
     pub(crate) queries: Vec<(&'static str, Latencies)>,
+    /// Logs-page loads, signed in through the form.
+    pub(crate) pages: Vec<(&'static str, Latencies)>,
     pub(crate) peak_rss_mb: Option<f64>,
     pub(crate) bytes_per_event: f64,
     pub(crate) bytes_per_event_without_text: f64,
@@ -70,10 +72,13 @@ impl Report {
     }
 
     pub(crate) fn to_json(&self) -> Value {
-        let mut queries = Map::new();
-        for (name, latencies) in &self.queries {
-            queries.insert((*name).into(), latencies.json());
-        }
+        let by_name = |measured: &[(&'static str, Latencies)]| {
+            let mut figures = Map::new();
+            for (name, latencies) in measured {
+                figures.insert((*name).into(), latencies.json());
+            }
+            Value::Object(figures)
+        };
         json!({
             "settings": self.settings,
             "machine": machine(),
@@ -86,7 +91,8 @@ impl Report {
                 "single_event_p50_ms": round(self.single_latency.percentile(50.0)),
                 "single_event_p99_ms": round(self.single_latency.percentile(99.0)),
             },
-            "query": Value::Object(queries),
+            "query": by_name(&self.queries),
+            "pages": by_name(&self.pages),
             "query_background_ingest_events_per_s": self.background_events_per_s.round(),
             "server": {"peak_rss_mb": self.peak_rss_mb.map(round)},
             "storage": {
@@ -133,9 +139,17 @@ impl Report {
             "single-event ingest p99 ms",
             format!("{:.2}", self.single_latency.percentile(99.0)),
         );
-        for (name, latencies) in &self.queries {
+        let measured = self
+            .queries
+            .iter()
+            .map(|(name, l)| (format!("query {name}"), l));
+        let pages = self
+            .pages
+            .iter()
+            .map(|(name, l)| (name.replacen('_', " ", 1), l));
+        for (name, latencies) in measured.chain(pages) {
             row(
-                &format!("query {name} p50/p95/p99 ms"),
+                &format!("{name} p50/p95/p99 ms"),
                 format!(
                     "{:.2} / {:.2} / {:.2}",
                     latencies.percentile(50.0),
