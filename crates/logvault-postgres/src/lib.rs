@@ -8,6 +8,7 @@
 //! append-only triggers, the policies and the grants.
 
 mod accounts;
+mod ceiling;
 mod people;
 mod read;
 mod schema;
@@ -29,6 +30,7 @@ use logvault_store::{
 };
 use tokio_postgres::NoTls;
 
+pub use crate::ceiling::{copy_ceiling, storage_bytes};
 pub use crate::schema::{MIGRATIONS, migrate};
 pub use crate::sql::scope_settings;
 use crate::writer::Writer;

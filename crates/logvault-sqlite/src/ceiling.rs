@@ -3,12 +3,12 @@
 //! durability settings — no HTTP, no JSON, no queue. It tells how close the service gets to
 //! what SQLite itself can do on this machine.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use logvault_core::{Micros, NewEvent, StoredEvent};
+use logvault_core::{Micros, NewEvent};
 use logvault_store::StoreResult;
+use logvault_store::ceiling::ceiling_rows;
 
 use crate::schema::{migrate, open_writable};
 use crate::writer::insert_event;
@@ -41,31 +41,7 @@ pub fn insert_ceiling(
     }
     setup.commit().map_err(backend)?;
 
-    // Rows are fully built before the clock starts: only the database work is timed.
-    let now = Micros::now();
-    let mut account_seqs: HashMap<&str, u64> = HashMap::new();
-    let rows: Vec<StoredEvent> = events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| {
-            let account_seq = account_seqs.entry(event.account_id.as_str()).or_default();
-            *account_seq += 1;
-            let mut stored = StoredEvent {
-                seq: index as u64 + 1,
-                account_seq: *account_seq,
-                kind: event.kind,
-                account_id: event.account_id.clone(),
-                event_id: event.event_id.clone(),
-                received_at: now,
-                occurred_at: event.occurred_at,
-                body: event.body.clone(),
-                nonce: [7; 16],
-                leaf_hash: [0; 32],
-            };
-            stored.leaf_hash = stored.compute_leaf_hash();
-            stored
-        })
-        .collect();
+    let rows = ceiling_rows(events, Micros::now());
     let started = Instant::now();
     for (rows, events) in rows
         .chunks(per_transaction.max(1))

@@ -3,6 +3,7 @@
 //!
 //! Every read takes a [`Scope`]: a backend cannot be asked for events without saying whose.
 
+pub mod ceiling;
 pub mod conformance;
 mod metrics;
 mod query;

@@ -68,6 +68,19 @@ struct StorageArgs {
 }
 
 impl StorageArgs {
+    /// The embedded store in `dir`.
+    fn sqlite(dir: PathBuf) -> Self {
+        StorageArgs {
+            data_dir: dir,
+            db: None,
+        }
+    }
+
+    /// The PostgreSQL URL, if the store is PostgreSQL.
+    fn postgres_url(&self) -> Option<&str> {
+        self.db.as_deref().filter(|url| is_postgres(url))
+    }
+
     /// Opens the configured store: PostgreSQL for `postgres://` URLs, SQLite otherwise.
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         match self.db.as_deref() {

@@ -20,7 +20,6 @@ use clap::Args;
 use hyper::{Method, StatusCode};
 use logvault_core::account::NewAccount;
 use logvault_core::{AccountKind, EventKind, Permissions, Role};
-use logvault_sqlite::{SqliteConfig, SqliteStore};
 use logvault_store::Store;
 use serde_json::{Value, json};
 
@@ -28,6 +27,7 @@ use self::client::Client;
 use self::report::{Latencies, Report};
 use self::server::ServerProcess;
 use self::workload::Zipf;
+use crate::StorageArgs;
 use crate::admin::create_key;
 use crate::rng::Rng;
 
@@ -42,8 +42,9 @@ pub(crate) struct BenchArgs {
     /// Events per ingest request.
     #[arg(long, default_value_t = 500)]
     batch: usize,
-    /// Benchmark this data directory (`sqlite:///DIR`, must be new or empty) instead of a
-    /// temporary one.
+    /// Benchmark this store instead of a temporary SQLite directory: `sqlite:///DIR` (new or
+    /// empty) or `postgres://…` (a database whose log is empty; the raw ceiling is then
+    /// binary COPY into a scratch schema).
     #[arg(long)]
     db: Option<String>,
     /// Also write the JSON result to this file.
@@ -77,17 +78,24 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.events > 0 && args.clients > 0 && args.batch > 0,
         "--events, --clients and --batch must be positive"
     );
-    let (dir, temporary) = match args.db.as_deref() {
-        None => (
-            std::env::temp_dir().join(format!("logvault-bench-{}", std::process::id())),
+    let scratch = std::env::temp_dir().join(format!("logvault-bench-{}", std::process::id()));
+    // On PostgreSQL the directory only holds the key files the server keeps beside the store.
+    let (storage, temporary) = match args.db.as_deref() {
+        None => (StorageArgs::sqlite(scratch.clone()), true),
+        Some(url) if crate::is_postgres(url) => (
+            StorageArgs {
+                data_dir: scratch.clone(),
+                db: Some(url.to_string()),
+            },
             true,
         ),
         Some(url) => match url.strip_prefix("sqlite://") {
-            Some(path) if !path.is_empty() => (PathBuf::from(path), false),
-            _ => anyhow::bail!("bench supports --db sqlite:///DIR in this build"),
+            Some(path) if !path.is_empty() => (StorageArgs::sqlite(PathBuf::from(path)), false),
+            _ => anyhow::bail!("--db must look like sqlite:///DIR or postgres://user@host/db"),
         },
     };
-    let result = measure(&args, &dir).await;
+    let dir = storage.dir();
+    let result = measure(&args, &storage).await;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_dir_all(dir.with_extension("ceiling"));
@@ -103,15 +111,24 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Report> {
-    let mut report = Report::new(args.events, args.clients, args.batch);
+async fn measure(args: &BenchArgs, storage: &StorageArgs) -> anyhow::Result<Report> {
+    let postgres = storage.postgres_url();
+    let backend = if postgres.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let mut report = Report::new(args.events, args.clients, args.batch, backend);
+    let dir = storage.dir();
+    let dir = dir.as_path();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     stage(&format!(
         "creating {} partners and {} merchants in {}",
         workload::N_PARTNERS,
         workload::N_MERCHANTS,
-        dir.display()
+        postgres.map_or_else(|| dir.display().to_string(), redact_password)
     ));
-    let keys = setup(dir).await?;
+    let keys = setup(storage.open().await?.as_ref()).await?;
 
     stage("generating the workload");
     let mut rng = Rng(args.seed);
@@ -128,7 +145,7 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
 
     // Resolved once: the binary may be replaced on disk while the benchmark runs.
     let exe = std::env::current_exe().context("locating the logvault binary")?;
-    let server = ServerProcess::start(&exe, dir)?;
+    let server = ServerProcess::start(&exe, storage)?;
     let n_requests = args.events.div_ceil(args.batch);
     stage(&format!(
         "ingesting {} events: {} clients x {} events per request",
@@ -159,30 +176,40 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
     let single = ingest(server.address, &keys.admin, &singles, 20_000, 32, 1).await?;
     report.single_latency = single.latencies;
 
-    stage("raw ceiling: the same rows straight into SQLite");
     let ceiling_events: Vec<_> = pool
         .iter()
         .cycle()
         .take(n_requests.min(1_000_000 / args.batch).max(1))
         .flat_map(|(kind, body)| workload::new_events(body, *kind))
         .collect();
-    let ceiling_dir = dir.with_extension("ceiling");
-    let _ = std::fs::remove_dir_all(&ceiling_dir);
-    let elapsed = tokio::task::spawn_blocking({
-        let (ceiling_dir, per_transaction) = (ceiling_dir.clone(), args.batch * args.clients);
-        move || {
-            logvault_sqlite::insert_ceiling(
-                &ceiling_dir,
-                &workload::accounts(),
-                &ceiling_events,
-                per_transaction,
-            )
-            .map(|t| (t, ceiling_events.len()))
+    let per_transaction = args.batch * args.clients;
+    let n_ceiling = ceiling_events.len();
+    let elapsed = match postgres {
+        Some(url) => {
+            stage("raw ceiling: the same rows by binary COPY into PostgreSQL");
+            logvault_postgres::copy_ceiling(url, &ceiling_events, per_transaction).await?
         }
-    })
-    .await??;
-    let _ = std::fs::remove_dir_all(&ceiling_dir);
-    report.ceiling_events_per_s = elapsed.1 as f64 / elapsed.0.as_secs_f64();
+        None => {
+            stage("raw ceiling: the same rows straight into SQLite");
+            let ceiling_dir = dir.with_extension("ceiling");
+            let _ = std::fs::remove_dir_all(&ceiling_dir);
+            let elapsed = tokio::task::spawn_blocking({
+                let ceiling_dir = ceiling_dir.clone();
+                move || {
+                    logvault_sqlite::insert_ceiling(
+                        &ceiling_dir,
+                        &workload::accounts(),
+                        &ceiling_events,
+                        per_transaction,
+                    )
+                }
+            })
+            .await??;
+            let _ = std::fs::remove_dir_all(&ceiling_dir);
+            elapsed
+        }
+    };
+    report.ceiling_events_per_s = n_ceiling as f64 / elapsed.as_secs_f64();
 
     stage(&format!(
         "queries: {} per kind while ingesting {} events/s in the background",
@@ -194,13 +221,13 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
     stage("unclean stop (SIGKILL) and restart");
     server.kill().context("killing the server")?;
     let restart = Instant::now();
-    let server = ServerProcess::start(&exe, dir).context("restarting the server")?;
+    let server = ServerProcess::start(&exe, storage).context("restarting the server")?;
     let mut client = Client::connect(server.address, &keys.admin).await?;
     client.get_ok("/readyz").await?;
     report.reopen_after_kill_ms = restart.elapsed().as_secs_f64() * 1e3;
     server.stop().context("stopping the server")?;
 
-    let store = SqliteStore::open(dir, SqliteConfig::default())?;
+    let store = storage.open().await?;
     report.events_stored = store.log_size().await?;
     stage(&format!(
         "verify: recomputing {} leaf hashes and the tree",
@@ -208,7 +235,8 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
     ));
     let started = Instant::now();
     let verified =
-        logvault_store::verify::verify_log(&store, &Default::default(), &mut |_, _| {}).await?;
+        logvault_store::verify::verify_log(store.as_ref(), &Default::default(), &mut |_, _| {})
+            .await?;
     anyhow::ensure!(
         verified.divergence.is_none(),
         "the benchmark's own log does not verify: {:?}",
@@ -218,12 +246,17 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
     drop(store);
     stage("scrubbing throughput on clean and dirty text");
     (report.scrub_clean_mb_per_s, report.scrub_dirty_mb_per_s) = scrub_throughput(&mut rng);
-    let db_path = dir.join(logvault_sqlite::DB_FILE);
-    let db_bytes = std::fs::metadata(&db_path)
-        .with_context(|| format!("reading {}", db_path.display()))?
-        .len();
+    let (db_bytes, text_bytes) = match postgres {
+        Some(url) => logvault_postgres::storage_bytes(url).await?,
+        None => {
+            let db_path = dir.join(logvault_sqlite::DB_FILE);
+            let db_bytes = std::fs::metadata(&db_path)
+                .with_context(|| format!("reading {}", db_path.display()))?
+                .len();
+            (db_bytes, logvault_sqlite::text_index_bytes(dir)?)
+        }
+    };
     report.bytes_per_event = db_bytes as f64 / report.events_stored.max(1) as f64;
-    let text_bytes = logvault_sqlite::text_index_bytes(dir)?;
     report.bytes_per_event_without_text =
         (db_bytes.saturating_sub(text_bytes)) as f64 / report.events_stored.max(1) as f64;
     Ok(report)
@@ -277,12 +310,10 @@ fn scrub_throughput(rng: &mut Rng) -> (f64, f64) {
 }
 
 /// Creates the tenancy and the keys, then closes the store so the server can take over.
-async fn setup(dir: &std::path::Path) -> anyhow::Result<Keys> {
-    let store = SqliteStore::open(dir, SqliteConfig::default())?;
+async fn setup(store: &dyn Store) -> anyhow::Result<Keys> {
     anyhow::ensure!(
         store.log_size().await? == 0,
-        "{} already holds events; bench needs a fresh data directory",
-        dir.display()
+        "the store already holds events; bench needs a fresh one"
     );
     for (id, partner_id) in workload::accounts() {
         let kind = if partner_id.is_some() {
@@ -301,9 +332,9 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Keys> {
     }
     let permissions = Permissions::parse("ingest,read").map_err(anyhow::Error::msg)?;
     let (_, admin) =
-        create_key(&store, Role::Admin, None, permissions, Some("bench".into())).await?;
+        create_key(store, Role::Admin, None, permissions, Some("bench".into())).await?;
     let (_, partner) = create_key(
-        &store,
+        store,
         Role::Partner,
         Some(workload::partner_id(0)),
         permissions,
@@ -311,7 +342,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Keys> {
     )
     .await?;
     let (_, merchant) = create_key(
-        &store,
+        store,
         Role::Merchant,
         Some(workload::merchant_id(0)),
         permissions,
@@ -322,7 +353,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Keys> {
         admin,
         partner,
         merchant,
-        people: pages::create_people(&store).await?,
+        people: pages::create_people(store).await?,
     })
 }
 
@@ -577,6 +608,39 @@ async fn measure_queries(
 }
 
 /// Shared with the report: the run's settings as JSON.
-pub(crate) fn settings_json(events: usize, clients: usize, batch: usize) -> Value {
-    json!({"events": events, "clients": clients, "batch": batch})
+pub(crate) fn settings_json(events: usize, clients: usize, batch: usize, backend: &str) -> Value {
+    json!({"events": events, "clients": clients, "batch": batch, "backend": backend})
+}
+
+/// `url` with the password of its user part replaced, for progress lines.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_lines_never_show_a_password() {
+        let cases = [
+            (
+                "postgres://lv:s3cret@db:5432/logs",
+                "postgres://lv:***@db:5432/logs",
+            ),
+            ("postgres://lv@db/logs", "postgres://lv@db/logs"),
+            ("postgresql://a:b:c@h/d?x=1", "postgresql://a:***@h/d?x=1"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(super::redact_password(url), shown);
+        }
+    }
 }

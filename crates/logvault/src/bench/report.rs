@@ -64,9 +64,9 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    pub(crate) fn new(events: usize, clients: usize, batch: usize) -> Self {
+    pub(crate) fn new(events: usize, clients: usize, batch: usize, backend: &str) -> Self {
         Report {
-            settings: super::settings_json(events, clients, batch),
+            settings: super::settings_json(events, clients, batch, backend),
             ..Report::default()
         }
     }
@@ -121,7 +121,7 @@ impl Report {
             format!("{:.1}", self.ingest_mb_per_s),
         );
         row(
-            "raw SQLite ceiling events/s",
+            "raw ceiling events/s",
             format!("{:.0}", self.ceiling_events_per_s),
         );
         row(

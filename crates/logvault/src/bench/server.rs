@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::StorageArgs;
+
 /// A running `logvault serve`.
 pub(crate) struct ServerProcess {
     child: Child,
@@ -14,9 +16,14 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `exe serve` on `data_dir` and waits until it listens.
-    pub(crate) fn start(exe: &Path, data_dir: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(exe)
+    /// Starts `exe serve` on `storage` and waits until it listens.
+    pub(crate) fn start(exe: &Path, storage: &StorageArgs) -> anyhow::Result<Self> {
+        let mut command = Command::new(exe);
+        if let Some(url) = storage.postgres_url() {
+            // In the environment, not the arguments: the URL may hold a password.
+            command.env("LOGVAULT_DB", url);
+        }
+        let mut child = command
             // The benchmark drives one key as hard as it can: no per-key limit.
             .args([
                 "serve",
@@ -26,7 +33,7 @@ impl ServerProcess {
                 "0",
                 "--data-dir",
             ])
-            .arg(data_dir)
+            .arg(storage.dir())
             .env("LOGVAULT_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -32,6 +32,16 @@ impl Response {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The value the response sets for cookie `name`, if it sets a non-empty one.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key == "set-cookie")
+            .filter_map(|(_, value)| value.split(';').next()?.split_once('='))
+            .find(|(cookie, value)| *cookie == name && !value.is_empty())
+            .map(|(_, value)| value.to_string())
+    }
+
     /// The body as JSON; panics with the body if it is not JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|error| {
@@ -46,6 +56,47 @@ impl Response {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+}
+
+/// Opens `GET path` on `addr` and reads the (streamed) response until its text contains
+/// `needle` or `within` has passed; answers whether the needle arrived.
+pub fn stream_until(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    needle: &str,
+    within: Duration,
+) -> io::Result<bool> {
+    let socket: SocketAddr = addr
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+    let mut stream = TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT)?;
+    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    let deadline = std::time::Instant::now() + within;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while std::time::Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        if String::from_utf8_lossy(&seen).contains(needle) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Sends one request to `addr` (`host:port`) and reads the whole response. An `Err` means

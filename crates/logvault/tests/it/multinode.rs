@@ -1,6 +1,7 @@
 //! Several stateless nodes on one PostgreSQL: ingest through all of them, SIGKILL one
 //! mid-ingest, and check that every acknowledged event is stored exactly once, `seq` and
-//! every `account_seq` are gapless, `logvault verify` passes, and every node answers the same.
+//! every `account_seq` are gapless, `logvault verify` passes, every node answers the same,
+//! and the live tail of one node shows what another ingested.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::http;
 use crate::pg_cluster;
 use crate::server::{Server, cli, read_admin_key};
 
@@ -62,7 +64,7 @@ fn ingest_until(
 }
 
 /// The harness hands out libpq key=value strings; the binary takes `postgres://` URLs.
-fn url_of(conninfo: &str) -> String {
+pub(crate) fn url_of(conninfo: &str) -> String {
     let config: tokio_postgres::Config = conninfo.parse().expect("conninfo");
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
@@ -232,6 +234,8 @@ fn nodes_share_one_log_and_survive_a_sigkill() {
         );
     }
 
+    live_tail_sees_other_nodes(&nodes[2], &nodes[0], &admin, &db.app_url);
+
     // Stop the survivors (each signs a final checkpoint), then verify the whole log.
     for i in [0, 2] {
         assert!(nodes[i].terminate(Duration::from_secs(30)).success());
@@ -244,4 +248,70 @@ fn nodes_share_one_log_and_survive_a_sigkill() {
         String::from_utf8_lossy(&verify.stderr)
     );
     drop(db);
+}
+
+/// Signs in to `node`'s Logs page through the form and returns the session cookie.
+fn sign_in(node: &Server, username: &str, password: &str) -> String {
+    let form = http::request(&node.addr, "GET", "/login", &[], None).expect("GET /login");
+    let csrf = form.cookie("logvault_login_csrf").expect("CSRF cookie");
+    let cookie = format!("logvault_login_csrf={csrf}");
+    let body = format!("csrf={csrf}&username={username}&password={password}");
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let signed_in = http::request(
+        &node.addr,
+        "POST",
+        "/login",
+        &headers,
+        Some(body.as_bytes()),
+    )
+    .expect("POST /login");
+    let session = signed_in
+        .cookie("logvault_session")
+        .unwrap_or_else(|| panic!("sign-in refused: {} {}", signed_in.status, signed_in.body));
+    format!("logvault_session={session}")
+}
+
+/// The live tail of one node shows an event ingested through another: the tail reads the
+/// shared store, not the node's own writes.
+fn live_tail_sees_other_nodes(watcher: &Server, writer: &Server, admin: &str, db_url: &str) {
+    let created = cli(&[
+        "users",
+        "create",
+        "--username",
+        "tail-watcher",
+        "--role",
+        "admin",
+        "--db",
+        db_url,
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let created: Value = serde_json::from_slice(&created.stdout).expect("user JSON");
+    let password = created["password"].as_str().expect("generated password");
+    let cookie = sign_in(watcher, "tail-watcher", password);
+    let id = "tail-across-nodes";
+    let watching = {
+        let (addr, cookie) = (watcher.addr.clone(), cookie.clone());
+        std::thread::spawn(move || {
+            let headers = [("Cookie", cookie.as_str()), ("Accept", "text/event-stream")];
+            http::stream_until(&addr, "/tail/audit", &headers, id, Duration::from_secs(20))
+        })
+    };
+    // Give the stream time to open and take its starting point before the event exists.
+    std::thread::sleep(Duration::from_millis(1500));
+    let event = json!({"id": id, "account_id": ACCOUNTS[0], "action": "user.login",
+        "outcome": "success", "actor": {"id": "usr_tail", "type": "user"}});
+    let response = writer.request("POST", "/v1/audit-events", Some(admin), Some(&event));
+    assert_eq!(response.status, 201, "{}", response.body);
+    let seen = watching.join().expect("tail thread").expect("tail stream");
+    assert!(
+        seen,
+        "the tail on one node shows an event ingested on another"
+    );
 }

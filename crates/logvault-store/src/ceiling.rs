@@ -1,0 +1,34 @@
+//! The rows a raw insert ceiling writes: what the service would store for the same events
+//! (sequences, leaf hashes), built before any clock starts so only database work is timed.
+//! Every backend's ceiling inserts these, so their figures compare like with like.
+
+use std::collections::HashMap;
+
+use logvault_core::{Micros, NewEvent, StoredEvent};
+
+/// `events` as the log would store them from an empty start, all received at `received_at`.
+pub fn ceiling_rows(events: &[NewEvent], received_at: Micros) -> Vec<StoredEvent> {
+    let mut account_seqs: HashMap<&str, u64> = HashMap::new();
+    events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let account_seq = account_seqs.entry(event.account_id.as_str()).or_default();
+            *account_seq += 1;
+            let mut stored = StoredEvent {
+                seq: index as u64 + 1,
+                account_seq: *account_seq,
+                kind: event.kind,
+                account_id: event.account_id.clone(),
+                event_id: event.event_id.clone(),
+                received_at,
+                occurred_at: event.occurred_at,
+                body: event.body.clone(),
+                nonce: [7; 16],
+                leaf_hash: [0; 32],
+            };
+            stored.leaf_hash = stored.compute_leaf_hash();
+            stored
+        })
+        .collect()
+}
