@@ -6,8 +6,7 @@ use deadpool_postgres::Transaction;
 use logvault_core::event::IndexFields;
 use logvault_core::{EventKind, Micros, Scope, StoredEvent};
 use logvault_store::{
-    EventQuery, Lookup, Page, SIGN_IN_ACTION, ScannedEvent, StoreResult, TrendGroup, TrendQuery,
-    TrendRow,
+    EventQuery, Lookup, Page, ScannedEvent, StoreResult, TrendQuery, TrendRow, trends,
 };
 
 use crate::sql::{EVENT_COLUMNS, Sql, event_from_row, get, get_u64, kind_code, to_i64};
@@ -132,34 +131,26 @@ pub(crate) async fn trends(
     scope: &Scope,
     query: &TrendQuery,
 ) -> StoreResult<Vec<TrendRow>> {
-    let sign_ins = format!("e.kind = 0 AND e.action = '{SIGN_IN_ACTION}'");
-    let failed_sign_ins = format!("{sign_ins} AND e.outcome = 'failure' AND e.ip IS NOT NULL");
-    let (column, events) = match query.group_by {
-        TrendGroup::Version => ("e.version", "e.kind = 1"),
-        TrendGroup::Environment => ("e.environment", "e.kind = 1"),
-        TrendGroup::ErrorType => ("e.error_type", "e.kind = 1"),
-        TrendGroup::SignInOutcome => ("e.outcome", sign_ins.as_str()),
-        TrendGroup::AuditAction => ("e.action", "e.kind = 0"),
-        TrendGroup::FailedSignInIp => ("encode(e.ip, 'hex')", failed_sign_ins.as_str()),
-    };
     let width = query.interval.micros();
+    let (from, to) = trends::hour_range(query);
     let mut sql = Sql::new(&format!(
-        "SELECT (e.received_at / {width}) * {width} AS bucket, coalesce({column}, '') AS key, \
-         count(*) FROM events e WHERE {events} AND e.received_at >= "
+        "SELECT (t.hour / {width}) * {width} AS bucket, t.key, sum(t.count)::bigint \
+         FROM event_trends t WHERE t.dimension = "
     ));
-    let from = sql.bind(query.from.0);
-    let to = sql.bind(query.to.0);
-    sql.push(&format!("{from} AND e.received_at < {to}"));
-    sql.scope(scope, "e.account_id");
-    sql.equals("e.account_id", &query.account_id);
+    let dimension = sql.bind(trends::dimension(query.group_by));
+    let from = sql.bind(from);
+    let to = sql.bind(to);
+    sql.push(&format!(
+        "{dimension} AND t.hour >= {from} AND t.hour < {to}"
+    ));
+    sql.scope(scope, "t.account_id");
+    sql.equals("t.account_id", &query.account_id);
     sql.push(" GROUP BY 1, 2");
     if query.min_count > 1 {
         let min = sql.bind(i64::try_from(query.min_count).unwrap_or(i64::MAX));
-        sql.push(&format!(" HAVING count(*) >= {min}"));
+        sql.push(&format!(" HAVING sum(t.count) >= {min}"));
     }
-    sql.push(&format!(
-        " ORDER BY 1, coalesce({column}, '') COLLATE \"C\""
-    ));
+    sql.push(" ORDER BY 1, t.key COLLATE \"C\"");
     sql.query(transaction)
         .await?
         .iter()

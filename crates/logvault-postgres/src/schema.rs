@@ -7,7 +7,10 @@ use tokio_postgres::{Client, NoTls};
 use crate::backend;
 
 /// Migrations in order: `(version, sql)`. `logvault_migrations` records which were applied.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_event_trends.sql")),
+];
 
 /// Key of the advisory lock that serializes migrations across nodes starting together.
 const MIGRATION_LOCK: i64 = 0x006c_6f67_766d_6967; // "logvmig"

@@ -16,6 +16,7 @@ use std::time::Instant;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{Micros, NewEvent, StoredEvent};
 use logvault_store::queue::{WriteJob, answer, take_batch};
+use logvault_store::trends::TrendCounts;
 use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
@@ -192,6 +193,7 @@ impl Writer {
         let existing = existing_events(&transaction, jobs).await?;
         let mut accounts = lock_accounts(&transaction, jobs).await?;
         let mut batch_ids: HashMap<(String, String), StoredEvent> = HashMap::new();
+        let mut trends = TrendCounts::default();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut plan = Plan::new(&head);
@@ -220,6 +222,9 @@ impl Writer {
             }
             head = plan.head;
             accounts.extend(plan.account_seqs);
+            for (stored, index) in &plan.rows {
+                trends.add(&job.events[*index], stored.received_at);
+            }
             for stored in plan.rows.into_iter().map(|(stored, _)| stored) {
                 batch_ids.insert((stored.account_id.clone(), stored.event_id.clone()), stored);
             }
@@ -240,6 +245,7 @@ impl Writer {
                 .await
                 .map_err(backend)?;
         }
+        write_trends(&transaction, &trends).await?;
         transaction
             .execute(
                 "UPDATE log_head SET size = $1, last_received_at = $2, frontier = $3 WHERE id = 1",
@@ -254,6 +260,32 @@ impl Writer {
         transaction.commit().await.map_err(backend)?;
         Ok(results)
     }
+}
+
+/// Adds a transaction's trend counts to `event_trends` in one statement.
+async fn write_trends(transaction: &Transaction<'_>, trends: &TrendCounts) -> StoreResult<()> {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (dimension, account, hour, key, count) in trends.rows() {
+        columns.0.push(dimension);
+        columns.1.push(account);
+        columns.2.push(hour);
+        columns.3.push(key);
+        columns.4.push(to_i64(count));
+    }
+    if columns.0.is_empty() {
+        return Ok(());
+    }
+    transaction
+        .execute(
+            "INSERT INTO event_trends (dimension, account_id, hour, key, count) \
+             SELECT * FROM unnest($1::smallint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[]) \
+             ON CONFLICT (dimension, account_id, hour, key) \
+             DO UPDATE SET count = event_trends.count + excluded.count",
+            &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 fn clone_error(error: &StoreError) -> StoreError {

@@ -4,7 +4,7 @@
 use logvault_core::event::IndexFields;
 use logvault_core::{EventKind, Micros, Scope, StoredEvent};
 use logvault_store::{
-    EventQuery, Lookup, Page, ScannedEvent, StoreResult, TrendGroup, TrendQuery, TrendRow,
+    EventQuery, Lookup, Page, ScannedEvent, StoreResult, TrendQuery, TrendRow, trends,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
@@ -228,22 +228,15 @@ pub(crate) fn trends(
     scope: &Scope,
     query: &TrendQuery,
 ) -> StoreResult<Vec<TrendRow>> {
-    let dimension = trend_dimension(query.group_by);
+    let dimension = trends::dimension(query.group_by);
     let width = query.interval.micros();
-    // Counts are kept per whole hour: the range widens to the hours it touches.
-    let from = query.from.0.div_euclid(HOUR) * HOUR;
-    let to = query.to.0.div_euclid(HOUR) * HOUR
-        + if query.to.0.rem_euclid(HOUR) > 0 {
-            HOUR
-        } else {
-            0
-        };
+    let (from, to) = trends::hour_range(query);
     let mut sql = format!(
         "SELECT (hour / {width}) * {width} AS bucket, key, sum(count) FROM event_trends \
          WHERE dimension = ? AND hour >= ? AND hour < ?"
     );
     let mut values = vec![
-        Value::Integer(dimension),
+        Value::Integer(dimension.into()),
         Value::Integer(from),
         Value::Integer(to),
     ];
@@ -268,21 +261,6 @@ pub(crate) fn trends(
         })
         .map_err(backend)?;
     rows.collect::<rusqlite::Result<_>>().map_err(backend)
-}
-
-/// One hour in microseconds: the granularity of `event_trends`.
-pub(crate) const HOUR: i64 = 3_600_000_000;
-
-/// The `event_trends.dimension` code of a grouping.
-pub(crate) fn trend_dimension(group: TrendGroup) -> i64 {
-    match group {
-        TrendGroup::Version => 0,
-        TrendGroup::Environment => 1,
-        TrendGroup::ErrorType => 2,
-        TrendGroup::SignInOutcome => 3,
-        TrendGroup::AuditAction => 4,
-        TrendGroup::FailedSignInIp => 5,
-    }
 }
 
 /// Events after `after_seq` in `seq` order, with their index columns.

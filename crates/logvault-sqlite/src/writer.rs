@@ -8,15 +8,14 @@ use std::time::Instant;
 
 use logvault_core::event::IndexFields;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
-use logvault_core::{EventKind, Micros, NewEvent, StoredEvent};
+use logvault_core::{Micros, NewEvent, StoredEvent};
 use logvault_store::queue::{WriteJob, answer, take_batch};
-use logvault_store::{
-    IngestOutcome, SIGN_IN_ACTION, StoreError, StoreMetrics, StoreResult, TrendGroup,
-};
+use logvault_store::trends::TrendCounts;
+use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::mpsc;
 
-use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, HOUR, kind_code, trend_dimension};
+use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, kind_code};
 
 /// The log head as the writer advances it inside a transaction.
 #[derive(Debug, Clone)]
@@ -120,7 +119,7 @@ fn commit(
         }
     }
     account_seqs.write(&transaction)?;
-    trends.write(&transaction)?;
+    write_trends(&transaction, &trends)?;
     transaction.execute(
         "UPDATE log_head SET size = ?1, last_received_at = ?2, frontier = ?3 WHERE id = 1",
         params![head.size, head.last_received_at.0, head.frontier.to_bytes()],
@@ -187,57 +186,16 @@ impl AccountSeqs {
     }
 }
 
-/// Event counts per (dimension, account, hour, key) gathered in memory and added to
-/// `event_trends` once per transaction.
-#[derive(Default)]
-struct TrendCounts(HashMap<(i64, String, i64, String), u64>);
-
-impl TrendCounts {
-    fn add(&mut self, event: &NewEvent, received_at: Micros) {
-        let hour = received_at.0.div_euclid(HOUR) * HOUR;
-        let index = &event.index;
-        let text = |value: &Option<String>| value.as_deref().unwrap_or_default().to_string();
-        let mut groups = Vec::with_capacity(3);
-        match event.kind {
-            EventKind::Threat => {
-                groups.push((TrendGroup::Version, text(&index.version)));
-                groups.push((TrendGroup::Environment, text(&index.environment)));
-                groups.push((TrendGroup::ErrorType, text(&index.error_type)));
-            }
-            EventKind::Audit => {
-                groups.push((TrendGroup::AuditAction, text(&index.action)));
-                if index.action.as_deref() == Some(SIGN_IN_ACTION) {
-                    groups.push((TrendGroup::SignInOutcome, text(&index.outcome)));
-                    if let (Some("failure"), Some(ip)) = (index.outcome.as_deref(), index.ip) {
-                        groups.push((TrendGroup::FailedSignInIp, hex::encode(ip)));
-                    }
-                }
-            }
-        }
-        for (group, key) in groups {
-            *self
-                .0
-                .entry((trend_dimension(group), event.account_id.clone(), hour, key))
-                .or_default() += 1;
-        }
+/// Adds a transaction's trend counts to `event_trends`.
+fn write_trends(transaction: &Transaction<'_>, trends: &TrendCounts) -> rusqlite::Result<()> {
+    let mut statement = transaction.prepare_cached(
+        "INSERT INTO event_trends (dimension, account_id, hour, key, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT DO UPDATE SET count = count + excluded.count",
+    )?;
+    for (dimension, account, hour, key, count) in trends.rows() {
+        statement.execute(params![dimension, account, hour, key, count])?;
     }
-
-    fn merge(&mut self, other: TrendCounts) {
-        for (key, count) in other.0 {
-            *self.0.entry(key).or_default() += count;
-        }
-    }
-
-    fn write(&self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut statement = transaction.prepare_cached(
-            "INSERT INTO event_trends (dimension, account_id, hour, key, count) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT DO UPDATE SET count = count + excluded.count",
-        )?;
-        for ((dimension, account, hour, key), count) in &self.0 {
-            statement.execute(params![dimension, account, hour, key, count])?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Appends one request's events, or rejects the request as a whole.

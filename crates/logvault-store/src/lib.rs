@@ -9,6 +9,7 @@ mod metrics;
 mod query;
 pub mod queue;
 pub mod rules;
+pub mod trends;
 pub mod verify;
 
 use async_trait::async_trait;
