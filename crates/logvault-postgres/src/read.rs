@@ -148,7 +148,8 @@ pub(crate) async fn trends(
     sql.push(" GROUP BY 1, 2");
     if query.min_count > 1 {
         let min = sql.bind(i64::try_from(query.min_count).unwrap_or(i64::MAX));
-        sql.push(&format!(" HAVING sum(t.count) >= {min}"));
+        // sum(bigint) is numeric: type the bound so it is sent as a bigint.
+        sql.push(&format!(" HAVING sum(t.count) >= {min}::bigint"));
     }
     sql.push(" ORDER BY 1, t.key COLLATE \"C\"");
     sql.query(transaction)

@@ -3,12 +3,11 @@
 //! failures from one address within an hour) and recent password, MFA, role and key changes.
 //! Counts come from the stores' trend rollups, so the page costs the same at any log size.
 
-use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
-use logvault_core::{EventKind, Micros, Scope};
+use logvault_core::{EventKind, Micros};
 use logvault_store::{EventQuery, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery, TrendRow};
 use serde_json::{Value, json};
 
@@ -46,25 +45,14 @@ pub(crate) fn interval_for(range: &str) -> TrendInterval {
     }
 }
 
-/// The newest failed sign-ins of the period.
-async fn recent_failures(
-    state: &AppState,
-    scope: &Scope,
-    account_id: Option<String>,
-    from: Micros,
-    names: &HashMap<String, String>,
-) -> Result<Vec<Value>, WebError> {
+/// The query for the newest failed sign-ins of the period.
+fn recent_failures(account_id: Option<String>, from: Micros) -> EventQuery {
     let mut query = EventQuery::new(EventKind::Audit, RECENT_ROWS);
     query.action = Some(SIGN_IN_ACTION.into());
     query.outcome = Some("failure".into());
     query.account_id = account_id;
     query.from = Some(from);
-    let page = state.store.query(scope, &query).await?;
-    Ok(page
-        .events
-        .iter()
-        .map(|event| row_view(event, names))
-        .collect())
+    query
 }
 
 /// The hours in which one address failed to sign in at least [`BURST_THRESHOLD`] times,
@@ -141,39 +129,41 @@ pub(crate) async fn page(
         group_by,
         interval,
     };
-    let sign_ins = state
-        .store
-        .trends(&scope, &trend(TrendGroup::SignInOutcome))
-        .await?;
-    let failures = recent_failures(&state, &scope, account_id.clone(), from, &names).await?;
-    let burst_rows = state
-        .store
-        .trends(
-            &scope,
-            &TrendQuery {
-                group_by: TrendGroup::FailedSignInIp,
-                interval: TrendInterval::Hour,
-                min_count: BURST_THRESHOLD,
-                ..trend(TrendGroup::FailedSignInIp)
-            },
-        )
-        .await?;
-    let by_action = state
-        .store
-        .trends(&scope, &trend(TrendGroup::AuditAction))
-        .await?;
-    let by_version = state
-        .store
-        .trends(&scope, &trend(TrendGroup::Version))
-        .await?;
-    let by_environment = state
-        .store
-        .trends(&scope, &trend(TrendGroup::Environment))
-        .await?;
-    let by_type = state
-        .store
-        .trends(&scope, &trend(TrendGroup::ErrorType))
-        .await?;
+    let bursts_query = TrendQuery {
+        interval: TrendInterval::Hour,
+        min_count: BURST_THRESHOLD,
+        ..trend(TrendGroup::FailedSignInIp)
+    };
+    let queries = [
+        trend(TrendGroup::SignInOutcome),
+        bursts_query,
+        trend(TrendGroup::AuditAction),
+        trend(TrendGroup::Version),
+        trend(TrendGroup::Environment),
+        trend(TrendGroup::ErrorType),
+    ];
+    // Independent reads: run at once, each on its own pooled connection.
+    let store = state.store.as_ref();
+    let failures_query = recent_failures(account_id.clone(), from);
+    let (counts, failures) = tokio::try_join!(
+        futures_util::future::try_join_all(queries.iter().map(|q| store.trends(&scope, q))),
+        store.query(&scope, &failures_query),
+    )?;
+    let [
+        sign_ins,
+        burst_rows,
+        by_action,
+        by_version,
+        by_environment,
+        by_type,
+    ]: [Vec<TrendRow>; 6] = counts
+        .try_into()
+        .map_err(|_| WebError::Internal("trend queries went missing".into()))?;
+    let failures: Vec<Value> = failures
+        .events
+        .iter()
+        .map(|event| row_view(event, &names))
+        .collect();
     state
         .viewed
         .record(

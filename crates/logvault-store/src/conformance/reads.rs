@@ -418,4 +418,37 @@ pub(super) async fn trends(store: &dyn Store) {
         "audit counts by action match the events"
     );
     assert_eq!(sign_ins, expected, "sign-in counts match the events");
+
+    // Failed sign-ins per address and hour, only where one address reaches the minimum.
+    let failure_from = |ip: &str| {
+        audit(
+            "mer_p0",
+            None,
+            json!({"outcome": "failure", "origin": {"ip": ip}}),
+        )
+    };
+    let mut batch: Vec<_> = (0..3).map(|_| failure_from("192.0.2.77")).collect();
+    batch.push(failure_from("192.0.2.78"));
+    batch.push(audit(
+        "mer_p0",
+        None,
+        json!({"origin": {"ip": "192.0.2.78"}}),
+    ));
+    store.ingest(batch).await.expect("ingest");
+    let bursts = store
+        .trends(
+            &scope,
+            &TrendQuery {
+                group_by: TrendGroup::FailedSignInIp,
+                interval: TrendInterval::Hour,
+                min_count: 3,
+                to: Micros(Micros::now().0 + 1),
+                ..sign_in_query.clone()
+            },
+        )
+        .await
+        .expect("trends");
+    let keys: Vec<&str> = bursts.iter().map(|row| row.key.as_str()).collect();
+    assert_eq!(keys, ["00000000000000000000ffffc000024d"], "{bursts:?}");
+    assert!(bursts[0].count >= 3, "{bursts:?}");
 }

@@ -15,25 +15,23 @@ pub(crate) struct ServerProcess {
     pub(crate) address: SocketAddr,
 }
 
+/// `exe subcommand` on `storage`.
+pub(crate) fn command(exe: &Path, subcommand: &str, storage: &StorageArgs) -> Command {
+    let mut command = Command::new(exe);
+    command.arg(subcommand).arg("--data-dir").arg(storage.dir());
+    if let Some(url) = storage.postgres_url() {
+        // In the environment, not the arguments: the URL may hold a password.
+        command.env("LOGVAULT_DB", url);
+    }
+    command
+}
+
 impl ServerProcess {
     /// Starts `exe serve` on `storage` and waits until it listens.
     pub(crate) fn start(exe: &Path, storage: &StorageArgs) -> anyhow::Result<Self> {
-        let mut command = Command::new(exe);
-        if let Some(url) = storage.postgres_url() {
-            // In the environment, not the arguments: the URL may hold a password.
-            command.env("LOGVAULT_DB", url);
-        }
-        let mut child = command
+        let mut child = command(exe, "serve", storage)
             // The benchmark drives one key as hard as it can: no per-key limit.
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "0",
-                "--data-dir",
-            ])
-            .arg(storage.dir())
+            .args(["--listen", "127.0.0.1:0", "--rate-limit", "0"])
             .env("LOGVAULT_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
