@@ -43,6 +43,9 @@ pub struct SqliteConfig {
     pub readers: usize,
     /// Newest rows a partner or admin page scans backwards before using the index.
     pub recent_window: u64,
+    /// WAL size above which the checkpointer waits for a moment without readers and writers
+    /// to truncate it: under sustained ingest the WAL never empties by itself.
+    pub wal_limit_bytes: u64,
 }
 
 impl Default for SqliteConfig {
@@ -52,6 +55,7 @@ impl Default for SqliteConfig {
             max_batch_events: 20_000,
             readers: 4,
             recent_window: 100_000,
+            wal_limit_bytes: 512 << 20,
         }
     }
 }
@@ -92,7 +96,8 @@ impl SqliteStore {
             .name("logvault-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
-        let wal_checkpointer = spawn_wal_checkpointer(schema::open_writable(&path)?)?;
+        let wal_checkpointer =
+            spawn_wal_checkpointer(schema::open_writable(&path)?, config.wal_limit_bytes)?;
         Ok(SqliteStore {
             wal_checkpointer: Some(wal_checkpointer),
             readers: ReaderPool::open(&path, config.readers.max(1))?,
@@ -142,10 +147,20 @@ impl Drop for SqliteStore {
 }
 
 /// Copies committed WAL pages into the database file every half second, so the writer thread
-/// spends its time on inserts. PASSIVE never blocks readers or the writer.
+/// spends its time on inserts. PASSIVE never blocks readers or the writer, but it never
+/// empties the WAL either: under sustained ingest the writer restarts the WAL only when a
+/// checkpoint has caught up with it at the moment it begins, which may never happen, and the
+/// file grows until the disk is full (a 10 M-event benchmark run reached 26 GB). So once the
+/// WAL passes `limit_bytes`, a TRUNCATE checkpoint waits (up to the busy timeout) for the
+/// readers and holds the writer back for the moment it takes to copy the few pages PASSIVE
+/// has not, then empties the file.
 fn spawn_wal_checkpointer(
     connection: rusqlite::Connection,
+    limit_bytes: u64,
 ) -> StoreResult<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let wal = connection
+        .path()
+        .map(|db| PathBuf::from(format!("{db}-wal")));
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("logvault-wal".into())
@@ -153,10 +168,22 @@ fn spawn_wal_checkpointer(
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(std::time::Duration::from_millis(500))
             {
-                if let Err(error) =
-                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                {
-                    tracing::warn!(%error, "WAL checkpoint failed; will retry");
+                let wal_bytes = wal
+                    .as_ref()
+                    .and_then(|wal| std::fs::metadata(wal).ok())
+                    .map_or(0, |metadata| metadata.len());
+                let mode = if wal_bytes > limit_bytes {
+                    "TRUNCATE"
+                } else {
+                    "PASSIVE"
+                };
+                let sql = format!("PRAGMA wal_checkpoint({mode})");
+                match connection.query_row(&sql, [], |row| row.get::<_, i64>(0)) {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        tracing::warn!(wal_bytes, "WAL {mode} checkpoint was blocked; will retry")
+                    }
+                    Err(error) => tracing::warn!(%error, "WAL checkpoint failed; will retry"),
                 }
             }
         })

@@ -171,3 +171,41 @@ async fn sign_in_backfill_matches_the_counts_the_writer_keeps() {
     assert_eq!((total(3), total(4), total(5)), (5, 6, 3), "{kept:?}");
     assert_eq!(backfilled, kept);
 }
+
+/// The WAL does not grow without bound: once it passes the limit, the checkpointer empties it
+/// (PASSIVE checkpoints alone never do while writes keep coming, and never shrink the file).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wal_is_emptied_once_it_passes_its_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SqliteConfig {
+        wal_limit_bytes: 256 << 10,
+        ..SqliteConfig::default()
+    };
+    let store = SqliteStore::open(dir.path(), config).expect("open");
+    let wal = dir.path().join(format!("{DB_FILE}-wal"));
+    let wal_bytes = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let mut largest = 0;
+    for _ in 0..20 {
+        let batch = (0..200)
+            .map(|_| {
+                conformance::audit(
+                    "platform",
+                    None,
+                    json!({"metadata": {"pad": "x".repeat(500)}}),
+                )
+            })
+            .collect();
+        store.ingest(batch).await.expect("ingest");
+        largest = largest.max(wal_bytes());
+    }
+    assert!(
+        largest > 1 << 20,
+        "the WAL grew past the limit first: {largest}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal_bytes() > 256 << 10 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(wal_bytes() <= 256 << 10, "WAL still {} bytes", wal_bytes());
+    assert_eq!(store.log_size().await.expect("size"), 4000, "nothing lost");
+}
