@@ -378,19 +378,12 @@ impl Plan {
                 .map_or(now, |at| at.max(self.head.last_received_at));
             self.head.size += 1;
             self.head.last_received_at = received_at;
-            let mut stored = StoredEvent {
-                seq: self.head.size,
+            let stored = event.stored(
+                self.head.size,
                 account_seq,
-                kind: event.kind,
-                account_id: event.account_id.clone(),
-                event_id: event.event_id.clone(),
                 received_at,
-                occurred_at: event.occurred_at,
-                body: event.body.clone(),
-                nonce: nonce.try_into().unwrap_or_default(),
-                leaf_hash: [0; 32],
-            };
-            stored.leaf_hash = stored.compute_leaf_hash();
+                nonce.try_into().unwrap_or_default(),
+            );
             if let Some(root) =
                 completed_subtree_root(&self.head.frontier, &stored.leaf_hash, BLOCK_LEVELS)
             {

@@ -240,19 +240,12 @@ fn append(
             .map_or(now, |at| at.max(head.last_received_at));
         head.size += 1;
         head.last_received_at = received_at;
-        let mut stored = StoredEvent {
-            seq: head.size,
+        let stored = event.stored(
+            head.size,
             account_seq,
-            kind: event.kind,
-            account_id: event.account_id.clone(),
-            event_id: event.event_id.clone(),
             received_at,
-            occurred_at: event.occurred_at,
-            body: event.body.clone(),
-            nonce: nonce.try_into().unwrap_or_default(),
-            leaf_hash: [0; 32],
-        };
-        stored.leaf_hash = stored.compute_leaf_hash();
+            nonce.try_into().unwrap_or_default(),
+        );
         insert_event(transaction, &stored, &event.index)?;
         trends.add(event, received_at);
         if let Some(root) = completed_subtree_root(&head.frontier, &stored.leaf_hash, BLOCK_LEVELS)

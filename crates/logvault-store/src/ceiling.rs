@@ -15,20 +15,7 @@ pub fn ceiling_rows(events: &[NewEvent], received_at: Micros) -> Vec<StoredEvent
         .map(|(index, event)| {
             let account_seq = account_seqs.entry(event.account_id.as_str()).or_default();
             *account_seq += 1;
-            let mut stored = StoredEvent {
-                seq: index as u64 + 1,
-                account_seq: *account_seq,
-                kind: event.kind,
-                account_id: event.account_id.clone(),
-                event_id: event.event_id.clone(),
-                received_at,
-                occurred_at: event.occurred_at,
-                body: event.body.clone(),
-                nonce: [7; 16],
-                leaf_hash: [0; 32],
-            };
-            stored.leaf_hash = stored.compute_leaf_hash();
-            stored
+            event.stored(index as u64 + 1, *account_seq, received_at, [7; 16])
         })
         .collect()
 }

@@ -61,6 +61,33 @@ pub struct NewEvent {
     pub demo_received_at: Option<Micros>,
 }
 
+impl NewEvent {
+    /// The event as stored at position `seq` (and `account_seq` in its account), received at
+    /// `received_at`, with its nonce, and its leaf hash computed: what every store appends.
+    pub fn stored(
+        &self,
+        seq: u64,
+        account_seq: u64,
+        received_at: Micros,
+        nonce: [u8; 16],
+    ) -> StoredEvent {
+        let mut stored = StoredEvent {
+            seq,
+            account_seq,
+            kind: self.kind,
+            account_id: self.account_id.clone(),
+            event_id: self.event_id.clone(),
+            received_at,
+            occurred_at: self.occurred_at,
+            body: self.body.clone(),
+            nonce,
+            leaf_hash: [0; 32],
+        };
+        stored.leaf_hash = stored.compute_leaf_hash();
+        stored
+    }
+}
+
 /// An event as stored: a [`NewEvent`] plus everything the store assigned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
