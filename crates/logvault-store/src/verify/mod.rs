@@ -2,17 +2,18 @@
 //! first divergence. It works through the [`Store`] trait, so every backend is verified by
 //! the same code.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+mod checks;
+mod walk;
 
+use logvault_core::Scope;
 use logvault_core::checkpoint::{Checkpoint, VerifierKey, verify_note};
-use logvault_core::event::IndexFields;
-use logvault_core::merkle::{Frontier, Hash, completed_subtree_root};
-use logvault_core::{Micros, Scope};
+use logvault_core::merkle::Hash;
 
 use futures_util::{StreamExt, stream};
 use tokio::sync::mpsc;
 
+use self::checks::{Checked, standalone_checks};
+use self::walk::State;
 use crate::{ScannedEvent, Store, StoreResult, StoredCheckpoint};
 
 /// Events read per scan request by default.
@@ -20,8 +21,6 @@ const CHUNK: usize = 2_048;
 /// Scans running at once, each on its own connection. Chunks are read by `seq` position: if
 /// events are missing, a chunk runs into the next one and the walk reports the first gap.
 const READS_IN_FLIGHT: usize = 2;
-/// Levels of a stored Merkle block (256 leaves), as every backend stores them.
-const BLOCK_LEVELS: u32 = 8;
 
 /// What to check beyond the stored data itself.
 #[derive(Debug, Default)]
@@ -274,230 +273,4 @@ fn external(note: &str, key: Option<&VerifierKey>) -> Result<Checkpoint, String>
 
 fn task_failed(error: tokio::task::JoinError) -> crate::StoreError {
     crate::StoreError::Backend(format!("verification task failed: {error}"))
-}
-
-/// What the walk in `seq` order carries from one event to the next.
-struct State {
-    frontier: Frontier,
-    account_seqs: HashMap<String, u64, BuildHasherDefault<Fnv1a>>,
-    last_received_at: Micros,
-    expected: std::iter::Peekable<std::vec::IntoIter<ExpectedRoot>>,
-    blocks: VecDeque<(u64, Hash)>,
-    next_block: u64,
-}
-
-impl State {
-    /// Before the first event; `expected` sorted by size.
-    fn new(expected: Vec<ExpectedRoot>) -> Self {
-        State {
-            frontier: Frontier::new(),
-            account_seqs: HashMap::default(),
-            last_received_at: Micros(i64::MIN),
-            expected: expected.into_iter().peekable(),
-            blocks: VecDeque::new(),
-            next_block: 0,
-        }
-    }
-
-    fn check(&mut self, event: &Checked) -> Option<Divergence> {
-        let seq = self.frontier.size() + 1;
-        if event.seq != seq {
-            return diverge(
-                Some(seq),
-                "seq",
-                format!(
-                    "expected seq {seq}, found {}: events are missing or out of order",
-                    event.seq
-                ),
-            );
-        }
-        // Look up before inserting: a new account is rare, and `entry` would need an owned key.
-        if !self.account_seqs.contains_key(event.account_id.as_str()) {
-            self.account_seqs.insert(event.account_id.to_string(), 0);
-        }
-        let last = self.account_seqs.get_mut(event.account_id.as_str())?;
-        if event.account_seq != *last + 1 {
-            return diverge(
-                Some(seq),
-                "account_seq",
-                format!(
-                    "account {} jumps from {} to {}",
-                    event.account_id, last, event.account_seq
-                ),
-            );
-        }
-        *last = event.account_seq;
-        if event.received_at < self.last_received_at {
-            return diverge(Some(seq), "received_at", "goes back in time along seq");
-        }
-        self.last_received_at = event.received_at;
-        if !event.hash_matches {
-            return diverge(
-                Some(seq),
-                "content",
-                "the stored fields no longer hash to the stored leaf_hash (body, ids, times, nonce or leaf_hash changed)",
-            );
-        }
-        match event.columns {
-            Err(()) => return diverge(Some(seq), "body", "is not a JSON object"),
-            Ok(Some(field)) => {
-                return diverge(
-                    Some(seq),
-                    field,
-                    "the stored column does not match the event body",
-                );
-            }
-            Ok(None) => {}
-        }
-        if let Some(root) = completed_subtree_root(&self.frontier, &event.leaf_hash, BLOCK_LEVELS) {
-            let block = seq / 256 - 1;
-            // Blocks come in order; any before this one belong to events already walked.
-            while self.blocks.front().is_some_and(|(b, _)| *b < block) {
-                self.blocks.pop_front();
-            }
-            let Some((_, stored_root)) = self.blocks.pop_front().filter(|(b, _)| *b == block)
-            else {
-                return diverge(
-                    Some(seq),
-                    "merkle_blocks",
-                    format!("block {block} is missing"),
-                );
-            };
-            self.next_block = block + 1;
-            if stored_root != root {
-                return diverge(
-                    Some(seq),
-                    "leaf_hash",
-                    format!("the stored leaf hashes of block {block} do not match its stored root"),
-                );
-            }
-        }
-        self.frontier.push(event.leaf_hash);
-        self.check_expected_roots()
-    }
-
-    fn check_expected_roots(&mut self) -> Option<Divergence> {
-        while let Some(expected) = self.expected.next_if(|e| e.size == self.frontier.size()) {
-            if self.frontier.root() != expected.root {
-                return diverge(
-                    Some(expected.size),
-                    "checkpoint",
-                    format!(
-                        "the tree recomputed from storage differs from {}",
-                        expected.what
-                    ),
-                );
-            }
-        }
-        None
-    }
-}
-
-/// FNV-1a, for the per-account sequence map the walk looks up once per event: account ids
-/// are the service's own short strings, so the flooding resistance of the default hasher buys
-/// nothing here and its cost showed in profiles.
-#[derive(Default)]
-struct Fnv1a(u64);
-
-impl Hasher for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// An event after the checks that need no other event (which run on every core), reduced to
-/// what the walk in `seq` order needs.
-struct Checked {
-    seq: u64,
-    account_id: String,
-    account_seq: u64,
-    received_at: Micros,
-    leaf_hash: Hash,
-    /// The stored fields hash to the stored leaf hash.
-    hash_matches: bool,
-    /// The first filter column that disagrees with the body, or `Err` if the body is not a
-    /// JSON object.
-    columns: Result<Option<&'static str>, ()>,
-}
-
-/// `columns`: the columns of the previous event, reused so that their strings are too.
-fn standalone_check(scanned: ScannedEvent, columns: &mut IndexFields) -> Checked {
-    let event = &scanned.event;
-    let columns = if columns.set_from_body(event.kind, &event.body) {
-        Ok(index_mismatch(columns, &scanned.index))
-    } else {
-        Err(())
-    };
-    Checked {
-        hash_matches: event.compute_leaf_hash() == event.leaf_hash,
-        columns,
-        seq: event.seq,
-        account_seq: event.account_seq,
-        received_at: event.received_at,
-        leaf_hash: event.leaf_hash,
-        account_id: scanned.event.account_id,
-    }
-}
-
-/// [`standalone_check`] of every event, split across the machine's cores (on the blocking
-/// pool, whose threads live on from chunk to chunk). The events' strings are freed there too.
-async fn standalone_checks(mut chunk: Vec<ScannedEvent>) -> StoreResult<Vec<Checked>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let part = chunk.len().div_ceil(threads).max(1);
-    let mut parts = Vec::new();
-    while chunk.len() > part {
-        parts.push(chunk.split_off(chunk.len() - part));
-    }
-    parts.push(chunk);
-    let workers: Vec<_> = parts
-        .into_iter()
-        .rev()
-        .map(|events| {
-            tokio::task::spawn_blocking(move || {
-                let mut columns = IndexFields::default();
-                events
-                    .into_iter()
-                    .map(|event| standalone_check(event, &mut columns))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut checked = Vec::new();
-    for worker in workers {
-        checked.extend(worker.await.map_err(task_failed)?);
-    }
-    Ok(checked)
-}
-
-fn index_mismatch(derived: &IndexFields, stored: &IndexFields) -> Option<&'static str> {
-    let pairs: [(&'static str, bool); 10] = [
-        ("action", derived.action == stored.action),
-        ("outcome", derived.outcome == stored.outcome),
-        ("actor_id", derived.actor_id == stored.actor_id),
-        ("ip", derived.ip == stored.ip),
-        ("request_id", derived.request_id == stored.request_id),
-        ("error_type", derived.error_type == stored.error_type),
-        ("source", derived.source == stored.source),
-        ("version", derived.version == stored.version),
-        ("environment", derived.environment == stored.environment),
-        ("search_text", derived.search_text == stored.search_text),
-    ];
-    pairs
-        .into_iter()
-        .find(|(_, equal)| !equal)
-        .map(|(name, _)| name)
 }
