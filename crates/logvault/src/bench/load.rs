@@ -22,11 +22,21 @@ pub(super) struct IngestRun {
     pub(super) latencies: Latencies,
 }
 
-fn ingest_path(kind: EventKind) -> &'static str {
-    match kind {
+/// Sends one ingest request, failing unless every event was stored (201).
+async fn post_events(client: &mut Client, kind: EventKind, body: &Bytes) -> anyhow::Result<()> {
+    let path = match kind {
         EventKind::Audit => "/v1/audit-events",
         EventKind::Threat => "/v1/threat-events",
-    }
+    };
+    let (status, answer) = client
+        .send(Method::POST, path, Some(("application/json", body.clone())))
+        .await?;
+    anyhow::ensure!(
+        status == StatusCode::CREATED,
+        "ingest answered {status}: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(())
 }
 
 /// Sends `n_requests` requests from `pool` over `clients` connections as fast as they are
@@ -72,18 +82,7 @@ pub(super) async fn ingest(
                 }
                 let (kind, body) = &pool[index % pool.len()];
                 let sent = Instant::now();
-                let (status, answer) = client
-                    .send(
-                        Method::POST,
-                        ingest_path(*kind),
-                        Some(("application/json", body.clone())),
-                    )
-                    .await?;
-                anyhow::ensure!(
-                    status == StatusCode::CREATED,
-                    "ingest answered {status}: {}",
-                    String::from_utf8_lossy(&answer)
-                );
+                post_events(&mut client, *kind, body).await?;
                 latencies.push(sent.elapsed().as_secs_f64() * 1e3);
                 sent_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
             }
@@ -161,17 +160,7 @@ async fn background_ingest(
         let n_events = serde_json::from_slice::<Vec<Value>>(body)
             .map(|v| v.len())
             .unwrap_or(0) as u64;
-        let (status, _) = client
-            .send(
-                Method::POST,
-                ingest_path(*kind),
-                Some(("application/json", body.clone())),
-            )
-            .await?;
-        anyhow::ensure!(
-            status == StatusCode::CREATED,
-            "background ingest answered {status}"
-        );
+        post_events(&mut client, *kind, body).await?;
         sent += n_events;
         let due = Duration::from_secs_f64(sent as f64 / rate as f64);
         if let Some(wait) = due.checked_sub(started.elapsed()) {
