@@ -33,20 +33,9 @@ pub(crate) async fn create_account(client: &mut Client, new: NewAccount) -> Stor
             .map_err(backend)?
             .map(|row| get(&row, 0))
             .transpose()?;
-        if partner_kind.as_deref() != Some("partner") {
-            return Err(StoreError::Invalid(format!(
-                "{partner_id} is not a partner account"
-            )));
-        }
+        logvault_store::rules::check_partner(partner_id, partner_kind.as_deref())?;
     }
-    let account = Account {
-        id,
-        kind: new.kind,
-        partner_id: new.partner_id,
-        name: new.name,
-        disabled: false,
-        created_at: Micros::now(),
-    };
+    let account = logvault_store::rules::new_account(id, new);
     let inserted = transaction
         .execute(
             "INSERT INTO accounts (id, kind, partner_id, name, created_at) \

@@ -78,22 +78,13 @@ pub(crate) async fn query(
     }
     let limit = sql.bind(i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1);
     sql.push(&format!(" ORDER BY e.seq DESC LIMIT {limit}"));
-    let mut events = sql
+    let events = sql
         .query(transaction)
         .await?
         .iter()
         .map(event_from_row)
         .collect::<StoreResult<Vec<StoredEvent>>>()?;
-    let next_before_seq = if events.len() > query.limit {
-        events.truncate(query.limit);
-        events.last().map(|event| event.seq)
-    } else {
-        None
-    };
-    Ok(Page {
-        events,
-        next_before_seq,
-    })
+    Ok(Page::from_overfetched(events, query.limit))
 }
 
 pub(crate) async fn event(

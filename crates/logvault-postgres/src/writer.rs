@@ -355,7 +355,7 @@ impl Plan {
                         event_id: event.event_id.clone(),
                     });
                 }
-                outcomes.push(outcome(earlier, true));
+                outcomes.push(IngestOutcome::of(earlier, true));
                 continue;
             }
             let account_seq = match self
@@ -390,7 +390,7 @@ impl Plan {
                 self.blocks.push((stored.seq / BLOCK_LEAVES - 1, root));
             }
             self.head.frontier.push(stored.leaf_hash);
-            outcomes.push(outcome(&stored, false));
+            outcomes.push(IngestOutcome::of(&stored, false));
             own_ids.insert(key, self.rows.len());
             self.rows.push((stored, index));
         }
@@ -578,16 +578,4 @@ async fn lock_accounts(
             ))
         })
         .collect()
-}
-
-fn outcome(event: &StoredEvent, duplicate: bool) -> IngestOutcome {
-    IngestOutcome {
-        event_id: event.event_id.clone(),
-        account_id: event.account_id.clone(),
-        seq: event.seq,
-        account_seq: event.account_seq,
-        received_at: event.received_at,
-        leaf_hash: event.leaf_hash,
-        duplicate,
-    }
 }

@@ -97,3 +97,9 @@ impl ViewRecorder {
         }
     }
 }
+
+/// The query string as recorded in a `logs.viewed` event: enough to see what was asked,
+/// bounded so the event always fits the metadata limit.
+pub(crate) fn query_summary(raw: Option<&str>) -> String {
+    raw.unwrap_or_default().chars().take(1024).collect()
+}

@@ -95,7 +95,7 @@ pub(crate) fn query(
         || query.actor_id.is_some()
         || query.request_id.is_some()
         || query.ip.is_some();
-    let mut events = if matches!(scope, Scope::Account(_)) || selective {
+    let events = if matches!(scope, Scope::Account(_)) || selective {
         select(connection, scope, query, None, wanted)?
     } else {
         let top = match query.before_seq {
@@ -119,16 +119,7 @@ pub(crate) fn query(
         }
         recent
     };
-    let next_before_seq = if events.len() > query.limit {
-        events.truncate(query.limit);
-        events.last().map(|event| event.seq)
-    } else {
-        None
-    };
-    Ok(Page {
-        events,
-        next_before_seq,
-    })
+    Ok(Page::from_overfetched(events, query.limit))
 }
 
 /// Up to `limit` events matching `query`, newest first. With `floor`, only events with

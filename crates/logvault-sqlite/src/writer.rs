@@ -228,7 +228,7 @@ fn append(
                     event_id: event.event_id.clone(),
                 }));
             }
-            outcomes.push(outcome(&existing, true));
+            outcomes.push(IngestOutcome::of(&existing, true));
             continue;
         }
         let account_seq = account_seqs.next(transaction, &event.account_id)?;
@@ -255,7 +255,7 @@ fn append(
                 .execute(params![stored.seq / BLOCK_LEAVES - 1, root])?;
         }
         head.frontier.push(stored.leaf_hash);
-        outcomes.push(outcome(&stored, false));
+        outcomes.push(IngestOutcome::of(&stored, false));
     }
     Ok(outcomes)
 }
@@ -336,16 +336,4 @@ fn existing(
             crate::read::event_from_row,
         )
         .optional()
-}
-
-fn outcome(event: &StoredEvent, duplicate: bool) -> IngestOutcome {
-    IngestOutcome {
-        event_id: event.event_id.clone(),
-        account_id: event.account_id.clone(),
-        seq: event.seq,
-        account_seq: event.account_seq,
-        received_at: event.received_at,
-        leaf_hash: event.leaf_hash,
-        duplicate,
-    }
 }

@@ -137,6 +137,21 @@ pub struct IngestOutcome {
     pub duplicate: bool,
 }
 
+impl IngestOutcome {
+    /// The answer for `event` as stored; `duplicate` when it was stored before.
+    pub fn of(event: &StoredEvent, duplicate: bool) -> Self {
+        IngestOutcome {
+            event_id: event.event_id.clone(),
+            account_id: event.account_id.clone(),
+            seq: event.seq,
+            account_seq: event.account_seq,
+            received_at: event.received_at,
+            leaf_hash: event.leaf_hash,
+            duplicate,
+        }
+    }
+}
+
 /// The answer to a lookup by id within a scope.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {

@@ -81,6 +81,23 @@ pub struct Page {
     pub next_before_seq: Option<u64>,
 }
 
+impl Page {
+    /// A page of `limit` events from up to `limit + 1` read newest first: the extra one only
+    /// tells that more match.
+    pub fn from_overfetched(mut events: Vec<StoredEvent>, limit: usize) -> Self {
+        let next_before_seq = if events.len() > limit {
+            events.truncate(limit);
+            events.last().map(|event| event.seq)
+        } else {
+            None
+        };
+        Page {
+            events,
+            next_before_seq,
+        }
+    }
+}
+
 /// The audit action of a sign-in attempt, counted by [`TrendGroup::SignInOutcome`].
 pub const SIGN_IN_ACTION: &str = "user.login";
 

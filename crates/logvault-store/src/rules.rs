@@ -2,7 +2,7 @@
 //! the backends only look things up and store them.
 
 use logvault_core::account::{NewAccount, is_valid_account_id};
-use logvault_core::{AccountKind, Role};
+use logvault_core::{Account, AccountKind, Micros, Role};
 
 use crate::{StoreError, StoreResult};
 
@@ -27,6 +27,29 @@ pub fn new_account_id(new: &NewAccount) -> StoreResult<String> {
             getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(e.to_string()))?;
             Ok(format!("{}{}", new.kind.id_prefix(), hex::encode(bytes)))
         }
+    }
+}
+
+/// A merchant's partner must be a partner account; `kind` is what the backend found stored for
+/// `partner_id` (`None` when there is no such account).
+pub fn check_partner(partner_id: &str, kind: Option<&str>) -> StoreResult<()> {
+    match kind {
+        Some("partner") => Ok(()),
+        _ => Err(StoreError::Invalid(format!(
+            "{partner_id} is not a partner account"
+        ))),
+    }
+}
+
+/// The record of a new account with the id [`new_account_id`] gave, created now.
+pub fn new_account(id: String, new: NewAccount) -> Account {
+    Account {
+        id,
+        kind: new.kind,
+        partner_id: new.partner_id,
+        name: new.name,
+        disabled: false,
+        created_at: Micros::now(),
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::params::{ListParams, TrendParams, encode_cursor, parse_query};
 use crate::auth::{Reader, RequestOrigin};
+use crate::viewed::query_summary;
 use crate::{ApiError, AppState};
 
 pub(crate) async fn list_audit(
@@ -31,12 +32,6 @@ pub(crate) async fn list_threat(
     query: RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     list(state, reader, origin, query, EventKind::Threat).await
-}
-
-/// The query string as recorded in a `logs.viewed` event: enough to see what was asked,
-/// bounded so the event always fits the metadata limit.
-pub(crate) fn query_summary(raw: Option<&str>) -> String {
-    raw.unwrap_or_default().chars().take(1024).collect()
 }
 
 /// A named account must be in scope; otherwise it is as if it did not exist.

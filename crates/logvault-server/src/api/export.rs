@@ -13,9 +13,9 @@ use logvault_core::{EventKind, Micros, Principal, Scope, StoredEvent};
 use logvault_store::EventQuery;
 use serde_json::{Value, json};
 
-use super::events::query_summary;
 use super::params::{ListParams, parse_query};
 use crate::auth::{Reader, RequestOrigin};
+use crate::viewed::query_summary;
 use crate::{ApiError, AppState};
 
 /// Events fetched per store request while streaming.

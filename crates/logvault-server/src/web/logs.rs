@@ -17,6 +17,7 @@ use super::render::{Chrome, encode, query_string, render, short_time};
 use super::session::SignedIn;
 use crate::AppState;
 use crate::auth::RequestOrigin;
+use crate::viewed::query_summary;
 
 /// Rows per page.
 const PAGE_SIZE: usize = 50;
@@ -152,7 +153,7 @@ async fn list(
     let metadata = json!({
         "kind": kind.as_str(),
         "via": "logs page",
-        "query": raw.as_deref().unwrap_or_default().chars().take(1024).collect::<String>(),
+        "query": query_summary(raw.as_deref()),
         "n_results": page.events.len(),
     });
     state

@@ -19,6 +19,7 @@ use super::render::{query_string, render, short_time};
 use super::session::SignedIn;
 use crate::AppState;
 use crate::auth::RequestOrigin;
+use crate::viewed::query_summary;
 
 const HOUR: i64 = 3_600_000_000;
 /// Failures from one address within an hour that make a burst.
@@ -170,7 +171,7 @@ pub(crate) async fn page(
             &signed_in.principal,
             &origin,
             "logs.viewed",
-            json!({"kind": "overview", "via": "logs page", "query": raw.as_deref().unwrap_or_default().chars().take(1024).collect::<String>()}),
+            json!({"kind": "overview", "via": "logs page", "query": query_summary(raw.as_deref())}),
         )
         .await;
 

@@ -16,6 +16,7 @@ use super::render::{query_string, render, short_time};
 use super::session::SignedIn;
 use crate::AppState;
 use crate::auth::RequestOrigin;
+use crate::viewed::query_summary;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -83,7 +84,7 @@ pub(crate) async fn page(
             &signed_in.principal,
             &origin,
             "logs.viewed",
-            json!({"kind": "threat", "trends": true, "via": "logs page", "query": raw.as_deref().unwrap_or_default().chars().take(1024).collect::<String>()}),
+            json!({"kind": "threat", "trends": true, "via": "logs page", "query": query_summary(raw.as_deref())}),
         )
         .await;
     let starts = buckets(from, to, interval.micros());
