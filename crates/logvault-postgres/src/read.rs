@@ -1,6 +1,7 @@
 //! Scoped reads: event pages, lookups by id, trend counts and scans. Every statement adds the
-//! scope clause ([`Sql::scope`]) and runs in a transaction whose row-level-security scope is
-//! set to the same scope ([`crate::sql::begin_scoped`]).
+//! scope clause ([`Sql::scope`]), or reads only the partner's accounts one by one, and runs in a
+//! transaction whose row-level-security scope is set to the same scope
+//! ([`crate::sql::begin_scoped`]).
 
 use deadpool_postgres::Transaction;
 use logvault_core::event::IndexFields;
@@ -31,12 +32,35 @@ pub(crate) async fn query(
     query: &EventQuery,
     trigram: bool,
 ) -> StoreResult<Page> {
-    let mut sql = Sql::new(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.kind = "
-    ));
+    let mut sql = Sql::default();
+    // A partner filtering on a column indexed per account (error type, actor) reads each
+    // account's newest matches and merges them: the plain form makes PostgreSQL collect every
+    // match of every account in scope and sort them all (170 ms at 10 M events).
+    let per_account = match scope {
+        Scope::Partner(partner)
+            if query.account_id.is_none()
+                && (query.error_type.is_some() || query.actor_id.is_some()) =>
+        {
+            let partner = sql.bind(partner.clone());
+            sql.push(&format!(
+                "SELECT {EVENT_COLUMNS} FROM (SELECT id FROM accounts WHERE id = {partner} \
+                 OR partner_id = {partner}) a CROSS JOIN LATERAL (SELECT {EVENT_COLUMNS} \
+                 FROM events e WHERE e.account_id = a.id AND e.kind = "
+            ));
+            true
+        }
+        _ => {
+            sql.push(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.kind = "
+            ));
+            false
+        }
+    };
     let kind = sql.bind(kind_code(query.kind));
     sql.push(&kind);
-    sql.scope(scope, "e.account_id");
+    if !per_account {
+        sql.scope(scope, "e.account_id");
+    }
     sql.equals("e.account_id", &query.account_id);
     if let Some(from) = query.from {
         let placeholder = sql.bind(from.0);
@@ -78,6 +102,9 @@ pub(crate) async fn query(
     }
     let limit = sql.bind(i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1);
     sql.push(&format!(" ORDER BY e.seq DESC LIMIT {limit}"));
+    if per_account {
+        sql.push(&format!(") e ORDER BY e.seq DESC LIMIT {limit}"));
+    }
     let events = sql
         .query(transaction)
         .await?

@@ -23,6 +23,7 @@ pub async fn run_all(store: &dyn Store) {
     ingest::rejected_requests_store_nothing(store).await;
     reads::scoped_queries(store).await;
     reads::filters(store).await;
+    reads::partner_filters(store).await;
     reads::pagination(store).await;
     reads::lookups(store).await;
     reads::trends(store).await;

@@ -452,3 +452,54 @@ pub(super) async fn trends(store: &dyn Store) {
     assert_eq!(keys, ["00000000000000000000ffffc000024d"], "{bursts:?}");
     assert!(bursts[0].count >= 3, "{bursts:?}");
 }
+
+/// A partner's filtered pages merge the newest matches of every account in its scope (the
+/// partner's own and its merchants'), in `seq` order across page boundaries, and nothing else.
+pub(super) async fn partner_filters(store: &dyn Store) {
+    let mut batch = Vec::new();
+    for round in 0..4 {
+        for account in ["mer_a1", "par_a", "mer_b1", "mer_a2"] {
+            let id = format!("pf-{account}-{round}");
+            batch.push(threat(
+                account,
+                Some(&id),
+                json!({"error_type": "PartnerFilter"}),
+            ));
+            batch.push(audit(
+                account,
+                Some(&format!("{id}-a")),
+                json!({"actor": {"id": "usr_pf"}}),
+            ));
+        }
+    }
+    store.ingest(batch).await.expect("ingest");
+    let scope = Scope::Partner("par_a".into());
+    let cases: Vec<(EventKind, Box<dyn Fn(&mut EventQuery)>, &str)> = vec![
+        (
+            EventKind::Threat,
+            Box::new(|q| q.error_type = Some("PartnerFilter".into())),
+            "",
+        ),
+        (
+            EventKind::Audit,
+            Box::new(|q| q.actor_id = Some("usr_pf".into())),
+            "-a",
+        ),
+    ];
+    for (kind, edit, suffix) in cases {
+        let mut query = EventQuery::new(kind, 3);
+        edit(&mut query);
+        let found: Vec<String> = all_events(store, &scope, query)
+            .await
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        let expected: Vec<String> = (0..4)
+            .rev()
+            .flat_map(|round| {
+                ["mer_a2", "par_a", "mer_a1"].map(|account| format!("pf-{account}-{round}{suffix}"))
+            })
+            .collect();
+        assert_eq!(found, expected, "{kind:?} in par_a's scope");
+    }
+}
