@@ -9,6 +9,9 @@ use crate::{EventQuery, IpRange, Lookup, Store, TrendGroup, TrendInterval, Trend
 
 use super::{all_events, audit, threat};
 
+/// A change made to a query by one filter case.
+type Edit = Box<dyn Fn(&mut EventQuery)>;
+
 pub(super) async fn scoped_queries(store: &dyn Store) {
     store
         .ingest(vec![
@@ -82,7 +85,6 @@ pub(super) async fn filters(store: &dyn Store) {
             high: bytes(high),
         })
     }
-    type Edit = Box<dyn Fn(&mut EventQuery)>;
     let cases: Vec<(EventKind, Edit, Vec<&str>)> = vec![
         (
             EventKind::Audit,
@@ -474,7 +476,7 @@ pub(super) async fn partner_filters(store: &dyn Store) {
     }
     store.ingest(batch).await.expect("ingest");
     let scope = Scope::Partner("par_a".into());
-    let cases: Vec<(EventKind, Box<dyn Fn(&mut EventQuery)>, &str)> = vec![
+    let cases: Vec<(EventKind, Edit, &str)> = vec![
         (
             EventKind::Threat,
             Box::new(|q| q.error_type = Some("PartnerFilter".into())),
