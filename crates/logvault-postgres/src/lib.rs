@@ -12,6 +12,7 @@ mod ceiling;
 mod people;
 mod read;
 mod schema;
+mod search;
 mod sql;
 mod tree;
 mod writer;
@@ -64,6 +65,8 @@ pub struct PgStore {
     /// Whether `q=` is served by the pg_trgm index (`LIKE`) or a sequential `position()`.
     trigram: bool,
     metrics: Arc<StoreMetrics>,
+    /// Held only here: the search index upkeep task stops once the store is dropped.
+    _alive: Arc<()>,
 }
 
 impl PgStore {
@@ -98,7 +101,7 @@ impl PgStore {
         );
         writer.prepare_partitions().await?;
         let manager = Manager::from_config(
-            pg_config,
+            pg_config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -110,11 +113,16 @@ impl PgStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot build the pool: {e}")))?;
         let (queue, receiver) = WriteQueue::new(config.max_queued_events, metrics.clone());
         tokio::spawn(writer.run(receiver));
+        let alive = Arc::new(());
+        if trigram {
+            tokio::spawn(search::merge_pending(pg_config, Arc::downgrade(&alive)));
+        }
         Ok(PgStore {
             pool,
             queue,
             trigram,
             metrics,
+            _alive: alive,
         })
     }
 

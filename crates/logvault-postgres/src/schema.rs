@@ -10,6 +10,7 @@ use crate::backend;
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_event_trends.sql")),
+    (3, include_str!("../migrations/0003_search_pending.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations across nodes starting together.

@@ -133,6 +133,10 @@ impl Writer {
                     client
                 }
             };
+            client
+                .batch_execute(crate::search::WRITER_PENDING_LIMIT)
+                .await
+                .map_err(backend)?;
             let statements = Statements {
                 insert_events: client.prepare(INSERT_EVENTS).await.map_err(backend)?,
                 insert_ids: client.prepare(INSERT_IDS).await.map_err(backend)?,

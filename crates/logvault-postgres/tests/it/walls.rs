@@ -324,3 +324,46 @@ async fn events_land_in_monthly_partitions() {
     assert!(exists, "{next_month} is created ahead of time");
     assert_verifies(&store).await;
 }
+
+/// Each node merges the trigram index's pending list beside ingest, as the application role,
+/// through the owner's function; the role cannot call the merge on an index directly.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_node_merges_the_search_pending_list_through_the_owners_function() {
+    let Some(db) = cluster::database().await else {
+        return;
+    };
+    let store = open(&db.app_url, small()).await;
+    assert!(
+        store.uses_trigram_index(),
+        "pg_trgm is installed with postgresql-15"
+    );
+    let batch = (0..300)
+        .map(|_| conformance::threat("platform", None, json!({"message": "pending needle"})))
+        .collect();
+    store.ingest(batch).await.expect("ingest");
+    // The node merges every 200 ms; after a few seconds nothing is left for anyone else.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let app = connect(&db.app_url).await;
+    let left: i64 = app
+        .query_one("SELECT logvault_merge_search_pending()", &[])
+        .await
+        .expect("the app role may call the merge function")
+        .get(0);
+    assert_eq!(left, 0, "the node already merged the pending list");
+    let index: String = app
+        .query_one(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_am am ON am.oid = c.relam \
+             WHERE am.amname = 'gin' AND c.relkind = 'i' LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("a partition's trigram index")
+        .get(0);
+    let direct = app
+        .execute(
+            &format!("SELECT gin_clean_pending_list('{index}'::regclass)"),
+            &[],
+        )
+        .await;
+    assert!(direct.is_err(), "only the owner's function may merge");
+}
