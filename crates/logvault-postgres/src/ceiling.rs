@@ -1,7 +1,7 @@
 //! The raw insert ceiling for benchmarks on PostgreSQL: the same rows the service writes,
 //! loaded with binary `COPY` into copies of `events` and `event_ids` (same columns and
 //! indexes, in a scratch schema, not partitioned) in large transactions with the same
-//! durability — no HTTP, no JSON, no queue, no sequencer. It tells how close the service gets
+//! durability and the same text search upkeep — no HTTP, no JSON, no queue, no sequencer. It tells how close the service gets
 //! to what PostgreSQL itself can take on this machine. Also the storage figures.
 
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::sql::{kind_code, to_i64};
-use crate::{backend, schema};
+use crate::{backend, schema, search};
 
 const EVENT_COLUMNS: &str = "seq, kind, account_id, account_seq, event_id, received_at, \
      occurred_at, nonce, leaf_hash, action, outcome, actor_id, ip, request_id, error_type, \
@@ -41,6 +41,10 @@ const EVENT_TYPES: [Type; 20] = [
     Type::TEXT,
     Type::TEXT,
 ];
+/// Merges the pending list of the scratch copy's trigram index.
+const MERGE_SCRATCH: &str = "SELECT sum(gin_clean_pending_list(i.indexrelid)) FROM pg_index i \
+     JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam \
+     WHERE am.amname = 'gin' AND i.indrelid = 'logvault_ceiling.events'::regclass";
 const ID_TYPES: [Type; 5] = [Type::TEXT, Type::TEXT, Type::INT2, Type::INT8, Type::INT8];
 
 /// Loads `events` into scratch copies of the event tables at `url` in transactions of
@@ -64,6 +68,13 @@ pub async fn copy_ceiling(
         )
         .await
         .map_err(backend)?;
+    // The same text search upkeep as the service's writer: append to the pending list, and
+    // merge it in bulk beside the load.
+    client
+        .batch_execute(search::WRITER_PENDING_LIMIT)
+        .await
+        .map_err(backend)?;
+    let merger = search::Merger::start(config, MERGE_SCRATCH);
     let rows = ceiling_rows(events, Micros::now());
     let started = Instant::now();
     for (rows, events) in rows
@@ -129,6 +140,7 @@ pub async fn copy_ceiling(
         transaction.commit().await.map_err(backend)?;
     }
     let elapsed = started.elapsed();
+    drop(merger);
     client
         .batch_execute("DROP SCHEMA logvault_ceiling CASCADE")
         .await
