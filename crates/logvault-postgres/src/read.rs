@@ -41,11 +41,10 @@ pub(crate) async fn query(
             if query.account_id.is_none()
                 && (query.error_type.is_some() || query.actor_id.is_some()) =>
         {
-            let partner = sql.bind(partner.clone());
+            let accounts = sql.partner_accounts(partner);
             sql.push(&format!(
-                "SELECT {EVENT_COLUMNS} FROM (SELECT id FROM accounts WHERE id = {partner} \
-                 OR partner_id = {partner}) a CROSS JOIN LATERAL (SELECT {EVENT_COLUMNS} \
-                 FROM events e WHERE e.account_id = a.id AND e.kind = "
+                "SELECT {EVENT_COLUMNS} FROM ({accounts}) a CROSS JOIN LATERAL \
+                 (SELECT {EVENT_COLUMNS} FROM events e WHERE e.account_id = a.id AND e.kind = "
             ));
             true
         }

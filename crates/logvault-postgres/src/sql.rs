@@ -56,13 +56,16 @@ impl Sql {
                 self.push(&format!(" AND {column} = {placeholder}"));
             }
             Scope::Partner(id) => {
-                let placeholder = self.bind(id.clone());
-                self.push(&format!(
-                    " AND {column} IN (SELECT id FROM accounts WHERE id = {placeholder} \
-                     OR partner_id = {placeholder})"
-                ));
+                let accounts = self.partner_accounts(id);
+                self.push(&format!(" AND {column} IN ({accounts})"));
             }
         }
+    }
+
+    /// Binds `partner` and returns a query of its account ids: its own and its merchants'.
+    pub(crate) fn partner_accounts(&mut self, partner: &str) -> String {
+        let placeholder = self.bind(partner.to_string());
+        format!("SELECT id FROM accounts WHERE id = {placeholder} OR partner_id = {placeholder}")
     }
 
     pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
