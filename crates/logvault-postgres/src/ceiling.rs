@@ -1,8 +1,9 @@
 //! The raw insert ceiling for benchmarks on PostgreSQL: the same rows the service writes,
 //! loaded with binary `COPY` into copies of `events` and `event_ids` (same columns and
 //! indexes, in a scratch schema, not partitioned) in large transactions with the same
-//! durability and the same text search upkeep — no HTTP, no JSON, no queue, no sequencer. It tells how close the service gets
-//! to what PostgreSQL itself can take on this machine. Also the storage figures.
+//! durability and the same text search upkeep — no HTTP, no JSON, no queue, no sequencer. It
+//! tells how close the service gets to what PostgreSQL itself can take on this machine. Also
+//! the storage figures.
 
 use std::time::{Duration, Instant};
 
