@@ -56,9 +56,7 @@ pub async fn copy_ceiling(
     events: &[NewEvent],
     per_transaction: usize,
 ) -> StoreResult<Duration> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| logvault_store::StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+    let config = schema::parse_url(url)?;
     let mut client = schema::connect(&config).await?;
     schema::check_durability(&client).await?;
     client
@@ -153,9 +151,7 @@ pub async fn copy_ceiling(
 /// TOAST, and `event_ids`), and of those, the bytes of text search: the `search_text` column
 /// and its trigram index.
 pub async fn storage_bytes(url: &str) -> StoreResult<(u64, u64)> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| logvault_store::StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+    let config = schema::parse_url(url)?;
     let client = schema::connect(&config).await?;
     let row = client
         .query_one(

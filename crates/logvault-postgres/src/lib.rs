@@ -77,9 +77,7 @@ impl PgStore {
     /// and next month's event partitions, and starts this node's writer task. Call it inside
     /// a Tokio runtime.
     pub async fn connect(url: &str, config: PgConfig) -> StoreResult<Self> {
-        let pg_config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        let pg_config = schema::parse_url(url)?;
         let mut client = schema::connect(&pg_config).await?;
         schema::check_durability(&client).await?;
         schema::migrate_client(&mut client, None).await?;

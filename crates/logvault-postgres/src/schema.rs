@@ -16,6 +16,12 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
 /// Key of the advisory lock that serializes migrations across nodes starting together.
 const MIGRATION_LOCK: i64 = 0x006c_6f67_766d_6967; // "logvmig"
 
+/// Parses a `postgres://` URL (or key=value connection string).
+pub(crate) fn parse_url(url: &str) -> StoreResult<tokio_postgres::Config> {
+    url.parse()
+        .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))
+}
+
 /// Opens one connection and drives it on the current runtime.
 pub(crate) async fn connect(config: &tokio_postgres::Config) -> StoreResult<Client> {
     let (client, connection) = config
@@ -160,9 +166,6 @@ pub(crate) async fn has_trigram_index(client: &Client) -> StoreResult<bool> {
 /// and INSERT on the log tables, UPDATE on a few columns of the mutable ones, and the right
 /// to create monthly partitions through `logvault_ensure_partitions`. Safe to run again.
 pub async fn migrate(url: &str, grant_to: Option<&str>) -> StoreResult<()> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
-    let mut client = connect(&config).await?;
+    let mut client = connect(&parse_url(url)?).await?;
     migrate_client(&mut client, grant_to).await
 }
