@@ -221,15 +221,17 @@ pub fn validate_event_with(
     if kind == EventKind::Threat || !redactions.is_empty() {
         body.insert("redactions".into(), redactions.to_json());
     }
-    let body = Value::Object(body).to_string();
+    let body = Value::Object(body);
+    // The body is an object, so it has columns.
+    let index = IndexFields::from_value(kind, &body).unwrap_or_default();
+    let body = body.to_string();
     Ok(NewEvent {
         kind,
         account_id: account_id.unwrap_or_else(|| AccountId::from(default_account)),
         id_from_client: event_id.is_some(),
         event_id: event_id.unwrap_or_else(new_event_id),
         occurred_at,
-        // The body was just written from a JSON object, so it has columns.
-        index: IndexFields::from_body(kind, &body).unwrap_or_default(),
+        index,
         body,
         demo_received_at: None,
     })

@@ -47,28 +47,27 @@ impl TrendCounts {
         let hour = received_at.0.div_euclid(HOUR) * HOUR;
         let index = &event.index;
         let text = |value: &Option<String>| value.as_deref().unwrap_or_default().to_string();
-        let mut groups = Vec::with_capacity(3);
-        match event.kind {
-            EventKind::Threat => {
-                groups.push((TrendGroup::Version, text(&index.version)));
-                groups.push((TrendGroup::Environment, text(&index.environment)));
-                groups.push((TrendGroup::ErrorType, text(&index.error_type)));
-            }
-            EventKind::Audit => {
-                groups.push((TrendGroup::AuditAction, text(&index.action)));
-                if index.action.as_deref() == Some(SIGN_IN_ACTION) {
-                    groups.push((TrendGroup::SignInOutcome, text(&index.outcome)));
-                    if let (Some("failure"), Some(ip)) = (index.outcome.as_deref(), index.ip) {
-                        groups.push((TrendGroup::FailedSignInIp, hex::encode(ip)));
-                    }
-                }
-            }
-        }
-        for (group, key) in groups {
+        let mut count = |group: TrendGroup, key: String| {
             *self
                 .0
                 .entry((dimension(group), event.account_id.clone(), hour, key))
                 .or_default() += 1;
+        };
+        match event.kind {
+            EventKind::Threat => {
+                count(TrendGroup::Version, text(&index.version));
+                count(TrendGroup::Environment, text(&index.environment));
+                count(TrendGroup::ErrorType, text(&index.error_type));
+            }
+            EventKind::Audit => {
+                count(TrendGroup::AuditAction, text(&index.action));
+                if index.action.as_deref() == Some(SIGN_IN_ACTION) {
+                    count(TrendGroup::SignInOutcome, text(&index.outcome));
+                    if let (Some("failure"), Some(ip)) = (index.outcome.as_deref(), index.ip) {
+                        count(TrendGroup::FailedSignInIp, hex::encode(ip));
+                    }
+                }
+            }
         }
     }
 

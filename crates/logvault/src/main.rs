@@ -83,11 +83,10 @@ impl StorageArgs {
 
     /// Opens the configured store: PostgreSQL for `postgres://` URLs, SQLite otherwise.
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        if let Some(url) = self.postgres_url() {
+            return Ok(Arc::new(PgStore::connect(url, PgConfig::default()).await?));
+        }
         match self.db.as_deref() {
-            Some(url) if is_postgres(url) => {
-                let store = PgStore::connect(url, PgConfig::default()).await?;
-                Ok(Arc::new(store))
-            }
             Some(url) if !url.starts_with("sqlite://") || url == "sqlite://" => {
                 anyhow::bail!(
                     "--db must look like sqlite:///path/to/dir or postgres://user@host/db"
@@ -127,11 +126,9 @@ struct MigrateArgs {
 
 /// Applies pending migrations (run as the owner role on PostgreSQL).
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    match args.storage.db.as_deref() {
-        Some(url) if is_postgres(url) => {
-            logvault_postgres::migrate(url, args.grant_to.as_deref()).await?;
-        }
-        _ => drop(args.storage.open().await?),
+    match args.storage.postgres_url() {
+        Some(url) => logvault_postgres::migrate(url, args.grant_to.as_deref()).await?,
+        None => drop(args.storage.open().await?),
     }
     println!("migrations applied");
     Ok(())

@@ -1,7 +1,8 @@
-//! The filter columns of an event, derived from its canonical body in one pass over the JSON
-//! text. Validation derives them before the event is stored and `verify` derives them again
-//! for every stored event to check the stored columns, so this is the only derivation, and it
-//! builds no JSON tree: at verification speed a tree per event was most of the cost.
+//! The filter columns of an event, derived from its body by one serde visitor. Validation runs
+//! it over the JSON tree it already holds before the event is stored; `verify` runs it again
+//! over the canonical text of every stored event to check the stored columns, building no
+//! tree (at verification speed a tree per event was most of the cost). One visitor, so one
+//! derivation.
 
 use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 
@@ -45,38 +46,47 @@ impl IndexFields {
         columns.set_from_body(kind, body).then_some(columns)
     }
 
+    /// The filter columns of the body `body` before it is written out as canonical text:
+    /// the same walk as [`IndexFields::from_body`], over the tree validation already holds
+    /// (object keys come out sorted either way); `None` if `body` is not an object.
+    pub fn from_value(kind: EventKind, body: &serde_json::Value) -> Option<Self> {
+        let mut columns = IndexFields::default();
+        columns.walk(kind, body).then_some(columns)
+    }
+
     /// Overwrites `self` with the columns of `body`, reusing the strings it already holds
     /// (verification derives millions in a row); `false`, leaving `self` unspecified, if
     /// `body` is not a JSON object.
     pub fn set_from_body(&mut self, kind: EventKind, body: &str) -> bool {
+        let mut json = serde_json::Deserializer::from_str(body);
+        self.walk(kind, &mut json) && json.end().is_ok()
+    }
+
+    /// Overwrites `self` with the columns of the value `body` yields; `false` unless it is a
+    /// well-formed object.
+    fn walk<'de>(&mut self, kind: EventKind, body: impl Deserializer<'de>) -> bool {
         self.search_text.clear();
+        self.ip = None;
         let mut found = Found {
             columns: self,
             kind,
             seen: 0,
-            ip: None,
             is_object: false,
         };
-        let mut json = serde_json::Deserializer::from_str(body);
         let walked = Walk {
             found: &mut found,
             slot: Slot::Root,
         }
-        .deserialize(&mut json)
-        .is_ok()
-            && json.end().is_ok();
+        .deserialize(body)
+        .is_ok();
         let Found {
-            seen,
-            ip,
-            is_object,
-            ..
+            seen, is_object, ..
         } = found;
         for field in Field::ALL {
             if seen & field.bit() == 0 {
                 *self.column(field) = None;
             }
         }
-        self.ip = ip;
         walked && is_object
     }
 
@@ -170,7 +180,6 @@ struct Found<'a> {
     kind: EventKind,
     /// [`Field::bit`]s of the columns set by this walk.
     seen: u16,
-    ip: Option<[u8; 16]>,
     is_object: bool,
 }
 
@@ -219,7 +228,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                 self.found.seen |= field.bit();
             }
             Slot::Ip => {
-                self.found.ip = text.parse().ok().map(crate::validate::ip_bytes);
+                columns.ip = text.parse().ok().map(crate::validate::ip_bytes);
             }
             _ => {}
         }
@@ -364,6 +373,11 @@ mod tests {
                     IndexFields::from_body(kind, &text),
                     Some(reference(kind, &body)),
                     "{kind:?} {text}"
+                );
+                assert_eq!(
+                    IndexFields::from_value(kind, &body),
+                    Some(reference(kind, &body)),
+                    "{kind:?} {text} as a tree"
                 );
             }
         }

@@ -8,6 +8,7 @@ use std::net::Ipv6Addr;
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
 use logvault_core::{EventKind, Micros};
+use logvault_store::trends::HOUR;
 use logvault_store::{EventQuery, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery, TrendRow};
 use serde_json::{Value, json};
 
@@ -21,7 +22,6 @@ use crate::AppState;
 use crate::auth::RequestOrigin;
 use crate::viewed::query_summary;
 
-const HOUR: i64 = 3_600_000_000;
 /// Failures from one address within an hour that make a burst.
 const BURST_THRESHOLD: u64 = 10;
 /// Actions that change who can get in or with what, counted on the overview.
@@ -135,31 +135,32 @@ pub(crate) async fn page(
         min_count: BURST_THRESHOLD,
         ..trend(TrendGroup::FailedSignInIp)
     };
-    let queries = [
-        trend(TrendGroup::SignInOutcome),
-        bursts_query,
-        trend(TrendGroup::AuditAction),
-        trend(TrendGroup::Version),
-        trend(TrendGroup::Environment),
-        trend(TrendGroup::ErrorType),
-    ];
     // Independent reads: run at once, each on its own pooled connection.
     let store = state.store.as_ref();
+    let [
+        sign_ins_query,
+        action_query,
+        version_query,
+        environment_query,
+        type_query,
+    ] = [
+        TrendGroup::SignInOutcome,
+        TrendGroup::AuditAction,
+        TrendGroup::Version,
+        TrendGroup::Environment,
+        TrendGroup::ErrorType,
+    ]
+    .map(trend);
     let failures_query = recent_failures(account_id.clone(), from);
-    let (counts, failures) = tokio::try_join!(
-        futures_util::future::try_join_all(queries.iter().map(|q| store.trends(&scope, q))),
+    let (sign_ins, burst_rows, by_action, by_version, by_environment, by_type, failures) = tokio::try_join!(
+        store.trends(&scope, &sign_ins_query),
+        store.trends(&scope, &bursts_query),
+        store.trends(&scope, &action_query),
+        store.trends(&scope, &version_query),
+        store.trends(&scope, &environment_query),
+        store.trends(&scope, &type_query),
         store.query(&scope, &failures_query),
     )?;
-    let [
-        sign_ins,
-        burst_rows,
-        by_action,
-        by_version,
-        by_environment,
-        by_type,
-    ]: [Vec<TrendRow>; 6] = counts
-        .try_into()
-        .map_err(|_| WebError::Internal("trend queries went missing".into()))?;
     let failures: Vec<Value> = failures
         .events
         .iter()

@@ -42,12 +42,12 @@ fn standalone_check(scanned: ScannedEvent, columns: &mut IndexFields) -> Checked
     }
 }
 
-/// [`standalone_check`] of every event, split across the machine's cores (on the blocking
-/// pool, whose threads live on from chunk to chunk). The events' strings are freed there too.
-pub(super) async fn standalone_checks(mut chunk: Vec<ScannedEvent>) -> StoreResult<Vec<Checked>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
+/// [`standalone_check`] of every event, split across `threads` (on the blocking pool, whose
+/// threads live on from chunk to chunk). The events' strings are freed there too.
+pub(super) async fn standalone_checks(
+    mut chunk: Vec<ScannedEvent>,
+    threads: usize,
+) -> StoreResult<Vec<Checked>> {
     let part = chunk.len().div_ceil(threads).max(1);
     let mut parts = Vec::new();
     while chunk.len() > part {

@@ -161,9 +161,12 @@ pub async fn verify_log(
         }
         StoreResult::Ok(())
     };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
     let checking = async move {
         while let Some(chunk) = read_rx.recv().await {
-            let checked = standalone_checks(chunk).await?;
+            let checked = standalone_checks(chunk, threads).await?;
             if checked_tx.send(checked).await.is_err() {
                 break;
             }

@@ -52,18 +52,16 @@ impl Client {
         path: &str,
         body: Option<(&'static str, Bytes)>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let (status, _, body) = self.exchange(method, path, body, None).await?;
+        let (status, _, body) = self.exchange(method, path, body).await?;
         Ok((status, body))
     }
 
-    /// Sends one request, with an extra `Cookie` header if given, and returns the status,
-    /// headers and whole body of the response.
+    /// Sends one request and returns the status, headers and whole body of the response.
     pub(crate) async fn exchange(
         &mut self,
         method: Method,
         path: &str,
         body: Option<(&'static str, Bytes)>,
-        cookie: Option<&str>,
     ) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
         self.sender.ready().await?;
         let mut request = Request::builder()
@@ -72,9 +70,6 @@ impl Client {
             .header(header::HOST, &self.host);
         if let Some((name, value)) = &self.credential {
             request = request.header(name, value);
-        }
-        if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
         }
         let body = match body {
             Some((content_type, body)) => {
@@ -87,10 +82,9 @@ impl Client {
             .sender
             .send_request(request.body(Full::new(body))?)
             .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, headers, body))
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok((parts.status, parts.headers, body))
     }
 
     /// `GET path`, failing unless the answer is 200.

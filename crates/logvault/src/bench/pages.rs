@@ -66,7 +66,7 @@ fn set_cookie(headers: &header::HeaderMap, name: &str) -> Option<String> {
 /// Signs `person` in through the sign-in form; the client then carries the session.
 async fn sign_in(address: SocketAddr, person: &Person) -> anyhow::Result<Client> {
     let mut client = Client::anonymous(address).await?;
-    let (status, headers, _) = client.exchange(Method::GET, "/login", None, None).await?;
+    let (status, headers, _) = client.exchange(Method::GET, "/login", None).await?;
     anyhow::ensure!(status == StatusCode::OK, "GET /login: {status}");
     let csrf = set_cookie(&headers, "logvault_login_csrf")
         .ok_or_else(|| anyhow::anyhow!("GET /login set no CSRF cookie"))?;
@@ -75,12 +75,13 @@ async fn sign_in(address: SocketAddr, person: &Person) -> anyhow::Result<Client>
         "csrf={csrf}&username={}&password={}",
         person.username, person.password
     );
+    // The form's CSRF token must come back in its cookie too; the client has no other.
+    client.use_cookie(format!("logvault_login_csrf={csrf}"));
     let (status, headers, body) = client
         .exchange(
             Method::POST,
             "/login",
             Some(("application/x-www-form-urlencoded", Bytes::from(form))),
-            Some(&format!("logvault_login_csrf={csrf}")),
         )
         .await?;
     let session = set_cookie(&headers, "logvault_session").ok_or_else(|| {
