@@ -1,18 +1,29 @@
 //! `POST /v1/audit-events` and `POST /v1/threat-events`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use logvault_core::validate::{BatchError, parse_batch, validate_event_with};
 use logvault_core::{EventKind, NewEvent, Principal};
 use serde_json::json;
 
 use crate::auth::Ingester;
 use crate::{ApiError, AppState};
+
+/// How much of a refused oversized body is read and thrown away before the 413 goes out, and
+/// for how long at most. Hyper closes a connection whose request body is unread, and a client
+/// that writes the whole body before reading (urllib, many SDKs) then gets a reset instead of
+/// the 413. 8 MiB or 5 s, whichever comes first, lets ordinary mistakes (a batch a few times
+/// the limit) read their answer, while a huge or slow upload holds one task for at most 5 s
+/// and no memory (chunks are dropped as they arrive); past the bound the reset is accepted.
+const DISCARD_BYTES: usize = 8 * 1024 * 1024;
+const DISCARD_TIME: Duration = Duration::from_secs(5);
 
 pub(crate) async fn post_audit(
     State(state): State<AppState>,
@@ -41,16 +52,7 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     let limits = &state.config.limits;
     let ndjson = is_ndjson(&headers)?;
-    let declared_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared_length.is_some_and(|length| length > limits.max_body_bytes) {
-        return Err(ApiError::PayloadTooLarge(limits.max_body_bytes));
-    }
-    let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limits.max_body_bytes))?;
+    let bytes = read_body(&headers, body, limits.max_body_bytes).await?;
     let values = parse_batch(&bytes, ndjson, limits).map_err(|error| match error {
         BatchError::Malformed(message) => ApiError::MalformedBody(message),
         BatchError::TooManyEvents { found, limit } => ApiError::TooManyEvents { found, limit },
@@ -91,6 +93,55 @@ async fn ingest(
         StatusCode::OK
     };
     Ok((status, Json(json!({ "data": data }))).into_response())
+}
+
+/// The whole body, or 413 when `Content-Length` or the bytes themselves go over `max_bytes`;
+/// either way the rest of a refused body is discarded first so the client can read the 413.
+async fn read_body(headers: &HeaderMap, body: Body, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let mut stream = body.into_data_stream();
+    if let Some(length) = declared_length.filter(|length| *length > max_bytes) {
+        // A client waiting for `100 Continue` has sent nothing yet, and reading would invite
+        // it to; a body past the bound would be cut off anyway, so do not spend time on it.
+        let waits_for_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !waits_for_continue && length <= DISCARD_BYTES {
+            discard(stream).await;
+        }
+        return Err(ApiError::PayloadTooLarge(max_bytes));
+    }
+    // `declared_length` is at most `max_bytes` here, so the reservation is bounded.
+    let mut bytes = Vec::with_capacity(declared_length.unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::MalformedBody("the request body could not be read".to_string())
+        })?;
+        if bytes.len() + chunk.len() > max_bytes {
+            discard(stream).await;
+            return Err(ApiError::PayloadTooLarge(max_bytes));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Reads and drops the rest of a refused body, within [`DISCARD_BYTES`] and [`DISCARD_TIME`].
+async fn discard(mut stream: BodyDataStream) {
+    let drain = async {
+        let mut n_discarded = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            n_discarded += chunk.len();
+            if n_discarded > DISCARD_BYTES {
+                break;
+            }
+        }
+    };
+    // Running out of time is the bound working, not an error: the 413 goes out regardless.
+    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
 }
 
 /// JSON (one object or an array) or NDJSON; anything else is refused before reading the body.

@@ -1,8 +1,9 @@
 //! The one fixture every HTTP test builds on: a SQLite store in a temporary directory, a
 //! fixed tree of accounts, one key per principal, seeded events with known ids, and helpers
-//! to send requests through `app(state).oneshot(..)` and judge the answers.
+//! to send requests through `app(state).oneshot(..)` (or a real socket) and judge the answers.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use logvault_sqlite::{SqliteConfig, SqliteStore};
 use logvault_store::{EventQuery, KeyRecord, Store};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// The built-in platform account.
@@ -294,6 +296,7 @@ pub struct World {
     pub app: Router,
     /// The store behind it, for checks that must not themselves be recorded as reads.
     pub store: Arc<dyn Store>,
+    state: AppState,
     tokens: Vec<(Who, String)>,
     key_ids: Vec<(Who, String)>,
     _dir: TempDir,
@@ -348,7 +351,8 @@ impl World {
         ));
         let state = AppState::new(store.clone(), server);
         let world = World {
-            app: app(state),
+            app: app(state.clone()),
+            state,
             store,
             tokens,
             key_ids,
@@ -387,6 +391,20 @@ impl World {
             )),
             _ => self.token(who).map(|token| format!("Bearer {token}")),
         }
+    }
+
+    /// Serves this world with the production `serve` on `127.0.0.1:0` until the test's
+    /// runtime ends, for what only a real TCP connection shows.
+    pub async fn listen(&self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let state = self.state.clone();
+        tokio::spawn(logvault_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        addr
     }
 
     /// Sends a fully built request.
