@@ -11,6 +11,7 @@ mod accounts;
 mod ceiling;
 mod people;
 mod read;
+mod rollup;
 mod schema;
 mod search;
 mod sql;
@@ -256,6 +257,10 @@ impl Store for PgStore {
         let events = read::scan(&transaction, scope, after_seq, limit).await?;
         transaction.commit().await.map_err(backend)?;
         Ok(events)
+    }
+
+    async fn trend_snapshot(&self, scope: &Scope) -> StoreResult<logvault_store::TrendSnapshot> {
+        rollup::trend_snapshot(&mut self.client().await?, scope).await
     }
 
     async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>> {

@@ -7,6 +7,7 @@ mod ceiling;
 mod people;
 mod pool;
 mod read;
+mod rollup;
 mod schema;
 mod tree;
 mod writer;
@@ -328,6 +329,13 @@ impl Store for SqliteStore {
         let scope = scope.clone();
         self.readers
             .run(move |connection| read::scan(connection, &scope, after_seq, limit))
+            .await
+    }
+
+    async fn trend_snapshot(&self, scope: &Scope) -> StoreResult<logvault_store::TrendSnapshot> {
+        let scope = scope.clone();
+        self.readers
+            .run(move |connection| rollup::trend_snapshot(connection, &scope))
             .await
     }
 

@@ -194,6 +194,33 @@ pub struct ScannedEvent {
     pub index: IndexFields,
 }
 
+/// The trend rollup as one commit left it: the log size and the rows of `event_trends`, read
+/// in one snapshot. The writers update the rollup in the inserting transaction, so its counts
+/// are exactly those of the events with `seq <= log_size`; `verify` derives them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrendSnapshot {
+    /// Events in the whole log at that commit.
+    pub log_size: u64,
+    /// The stored rows, in no order.
+    pub rows: Vec<StoredTrendRow>,
+}
+
+/// One row of the trend rollup, every column as wide as any backend stores it, so that what
+/// verification reports is what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTrendRow {
+    /// Which grouping ([`trends::dimension`]).
+    pub dimension: i64,
+    /// The events' account.
+    pub account_id: String,
+    /// Start of the hour ([`trends::hour_of`]).
+    pub hour: i64,
+    /// The group value.
+    pub key: String,
+    /// Events counted.
+    pub count: i64,
+}
+
 /// Persistent storage for accounts, keys and the append-only event log.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -253,6 +280,9 @@ pub trait Store: Send + Sync {
         after_seq: u64,
         limit: usize,
     ) -> StoreResult<Vec<ScannedEvent>>;
+    /// The log size and every trend rollup row of an account in `scope`, read in one
+    /// snapshot: the input of verifying the rollup.
+    async fn trend_snapshot(&self, scope: &Scope) -> StoreResult<TrendSnapshot>;
     /// Stored roots of complete 256-leaf blocks from `from_block` on, in order.
     async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>>;
 

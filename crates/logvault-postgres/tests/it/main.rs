@@ -4,5 +4,6 @@
 //! row-level security, durable commits, monthly partitions.
 
 mod cluster;
+mod rollup;
 mod store;
 mod walls;

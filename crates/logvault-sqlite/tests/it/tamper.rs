@@ -316,3 +316,66 @@ async fn restoring_an_older_copy_is_caught_by_a_saved_checkpoint() {
         Some("checkpoint".to_string())
     );
 }
+
+/// The trend rollup is derived data the overview trusts: a count changed, a row added, a row
+/// deleted or moved behind the store's back is reported as an `event_trends` divergence that
+/// names the row (never an event's payload), in both directions.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_catches_every_change_to_the_trend_rollup() {
+    let fixture = fixture().await;
+    assert_eq!(verify(&fixture.pristine, &fixture, true).await, None);
+    // (case, SQL, what the message must say). Dimensions: 0 version, 1 environment,
+    // 2 error type, 3 sign-in outcome, 4 audit action.
+    let cases = [
+        (
+            "count raised",
+            "UPDATE event_trends SET count = count + 1 WHERE dimension = 4 AND account_id = 'mer_y'",
+            "dimension 4 (audit action), account \"mer_y\", hour ",
+        ),
+        (
+            "count lowered",
+            "UPDATE event_trends SET count = count - 1 WHERE dimension = 0 AND account_id = 'mer_x'",
+            "dimension 0 (version), account \"mer_x\", hour ",
+        ),
+        (
+            "row added",
+            "INSERT INTO event_trends VALUES (2, 'mer_x', 0, 'Forged', 7)",
+            "dimension 2 (error_type), account \"mer_x\", hour 1970-01-01T00:00:00.000000Z, \
+             key \"Forged\": stored 7, no event of the log is counted there",
+        ),
+        (
+            "row deleted",
+            "DELETE FROM event_trends WHERE dimension = 3 AND account_id = 'mer_x'",
+            "dimension 3 (sign-in outcome), account \"mer_x\", hour ",
+        ),
+        (
+            "row moved to another hour",
+            "UPDATE event_trends SET hour = hour + 1000 * 3600000000 WHERE dimension = 1",
+            "dimension 1 (environment), account \"mer_x\", hour ",
+        ),
+    ];
+    for (case, sql, expected) in cases {
+        let dir = fixture
+            .pristine
+            .with_file_name(format!("trends-{}", case.replace(' ', "-")));
+        tampered(&fixture.pristine, &dir, sql);
+        let divergence = verify(&dir, &fixture, true)
+            .await
+            .unwrap_or_else(|| panic!("{case}: not caught"));
+        assert_eq!(
+            (divergence.seq, divergence.field.as_str()),
+            (None, "event_trends"),
+            "{case}: {divergence}"
+        );
+        assert!(
+            divergence.message.contains(expected),
+            "{case}: {divergence}"
+        );
+        for payload in ["some text", "req_", "usr_1"] {
+            assert!(
+                !divergence.message.contains(payload),
+                "{case}: {divergence}"
+            );
+        }
+    }
+}

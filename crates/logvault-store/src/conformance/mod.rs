@@ -4,6 +4,7 @@
 mod ingest;
 mod merkle_log;
 mod reads;
+mod rollup;
 mod tenancy;
 
 use logvault_core::account::NewAccount;
@@ -28,6 +29,8 @@ pub async fn run_all(store: &dyn Store) {
     reads::lookups(store).await;
     reads::trends(store).await;
     ingest::concurrent_ingest(store).await;
+    rollup::trend_snapshot(store).await;
+    rollup::verify_while_ingesting(store).await;
     merkle_log::merkle_log(store).await;
 }
 

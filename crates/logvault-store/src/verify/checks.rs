@@ -5,7 +5,9 @@ use logvault_core::Micros;
 use logvault_core::event::IndexFields;
 use logvault_core::merkle::Hash;
 
+use super::rollup::DerivedTrends;
 use super::task_failed;
+use crate::trends::TrendCounts;
 use crate::{ScannedEvent, StoreResult};
 
 /// An event after the checks that need no other event (which run on every core), reduced to
@@ -23,10 +25,20 @@ pub(super) struct Checked {
     pub(super) columns: Result<Option<&'static str>, ()>,
 }
 
-/// `columns`: the columns of the previous event, reused so that their strings are too.
-fn standalone_check(scanned: ScannedEvent, columns: &mut IndexFields) -> Checked {
+/// `columns`: the columns of the previous event, reused so that their strings are too. An
+/// event up to `through_seq` is counted into `trends` from the columns its body gives, not
+/// the stored ones, so that a changed column cannot hide a changed count.
+fn standalone_check(
+    scanned: ScannedEvent,
+    columns: &mut IndexFields,
+    trends: &mut TrendCounts,
+    through_seq: u64,
+) -> Checked {
     let event = &scanned.event;
     let columns = if columns.set_from_body(event.kind, &event.body) {
+        if event.seq <= through_seq {
+            trends.count(event.kind, &event.account_id, event.received_at, columns);
+        }
         Ok(index_mismatch(columns, &scanned.index))
     } else {
         Err(())
@@ -43,10 +55,12 @@ fn standalone_check(scanned: ScannedEvent, columns: &mut IndexFields) -> Checked
 }
 
 /// [`standalone_check`] of every event, split across `threads` (on the blocking pool, whose
-/// threads live on from chunk to chunk). The events' strings are freed there too.
+/// threads live on from chunk to chunk), each counting into a set of `derived` of its own.
+/// The events' strings are freed there too.
 pub(super) async fn standalone_checks(
     mut chunk: Vec<ScannedEvent>,
     threads: usize,
+    derived: &mut DerivedTrends,
 ) -> StoreResult<Vec<Checked>> {
     let part = chunk.len().div_ceil(threads).max(1);
     let mut parts = Vec::new();
@@ -58,18 +72,22 @@ pub(super) async fn standalone_checks(
         .into_iter()
         .rev()
         .map(|events| {
+            let (mut trends, through_seq) = derived.take();
             tokio::task::spawn_blocking(move || {
                 let mut columns = IndexFields::default();
-                events
+                let checked = events
                     .into_iter()
-                    .map(|event| standalone_check(event, &mut columns))
-                    .collect::<Vec<_>>()
+                    .map(|event| standalone_check(event, &mut columns, &mut trends, through_seq))
+                    .collect::<Vec<_>>();
+                (checked, trends)
             })
         })
         .collect();
     let mut checked = Vec::new();
     for worker in workers {
-        checked.extend(worker.await.map_err(task_failed)?);
+        let (part, trends) = worker.await.map_err(task_failed)?;
+        checked.extend(part);
+        derived.give_back(trends);
     }
     Ok(checked)
 }

@@ -1,8 +1,9 @@
-//! `verify`: recompute everything the log promises from what is stored, and report the
-//! first divergence. It works through the [`Store`] trait, so every backend is verified by
-//! the same code.
+//! `verify`: recompute everything the log promises from what is stored — down to the trend
+//! rollup derived from it — and report the first divergence. It works through the [`Store`]
+//! trait, so every backend is verified by the same code.
 
 mod checks;
+mod rollup;
 mod walk;
 
 use logvault_core::Scope;
@@ -13,6 +14,7 @@ use futures_util::{StreamExt, stream};
 use tokio::sync::mpsc;
 
 use self::checks::{Checked, standalone_checks};
+use self::rollup::DerivedTrends;
 use self::walk::State;
 use crate::{ScannedEvent, Store, StoreResult, StoredCheckpoint};
 
@@ -88,6 +90,10 @@ pub async fn verify_log(
     options: &VerifyOptions,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> StoreResult<VerifyReport> {
+    // The rollup first, then the head: the writers update it in the inserting transaction,
+    // so it counts exactly the events up to its own log size, which the walk up to the
+    // (later, so no smaller) head then covers while ingest goes on.
+    let trend_snapshot = store.trend_snapshot(&Scope::All).await?;
     let head = store.log_head().await?;
     let mut report = VerifyReport {
         events: 0,
@@ -95,6 +101,17 @@ pub async fn verify_log(
         signatures_checked: options.public_key.is_some(),
         divergence: None,
     };
+    if trend_snapshot.log_size > head.size {
+        report.divergence = diverge(
+            None,
+            "log",
+            format!(
+                "the log head went back from {} to {} events while verify ran",
+                trend_snapshot.log_size, head.size
+            ),
+        );
+        return Ok(report);
+    }
     let mut expected = Vec::new();
     let stored_checkpoints = store.checkpoints().await?;
     for checkpoint in &stored_checkpoints {
@@ -142,8 +159,8 @@ pub async fn verify_log(
     }
     // Events committed after the head was read are left for the next run. Three stages run
     // at once, each a chunk or more ahead of the next: reading (several chunks on several
-    // connections), the per-event checks that need no other event (hashing, parsing; on
-    // every core), and the walk in `seq` order (frontier, sequences, block roots).
+    // connections), the per-event checks that need no other event (hashing, parsing, trend
+    // counts; on every core), and the walk in `seq` order (frontier, sequences, block roots).
     let (read_tx, mut read_rx) = mpsc::channel::<Vec<ScannedEvent>>(4);
     let (checked_tx, checked_rx) = mpsc::channel::<Vec<Checked>>(4);
     let reading = async move {
@@ -164,14 +181,15 @@ pub async fn verify_log(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
+    let mut derived = DerivedTrends::new(trend_snapshot.log_size);
     let checking = async move {
         while let Some(chunk) = read_rx.recv().await {
-            let checked = standalone_checks(chunk, threads).await?;
+            let checked = standalone_checks(chunk, threads, &mut derived).await?;
             if checked_tx.send(checked).await.is_err() {
                 break;
             }
         }
-        StoreResult::Ok(())
+        StoreResult::Ok(derived.total())
     };
     let walking = async {
         // Owned here, so that stopping at a divergence closes the channel and the other
@@ -209,7 +227,7 @@ pub async fn verify_log(
         return Ok(report);
     }
     read?;
-    checked?;
+    let derived = checked?;
     report.divergence = if state.frontier.size() != head.size {
         diverge(
             Some(state.frontier.size() + 1),
@@ -232,7 +250,8 @@ pub async fn verify_log(
             field: "checkpoint".into(),
             message: format!("{} was never reached", e.what),
         })
-    };
+    }
+    .or_else(|| rollup::compare(&trend_snapshot, &derived));
     Ok(report)
 }
 

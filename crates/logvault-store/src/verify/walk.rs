@@ -2,13 +2,14 @@
 //! order, block roots, the recomputed tree and the checkpoints it must reach.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use logvault_core::Micros;
 use logvault_core::merkle::{Frontier, Hash, completed_subtree_root};
 
 use super::checks::Checked;
 use super::{Divergence, ExpectedRoot, diverge};
+use crate::trends::FxHasher;
 
 /// Levels of a stored Merkle block (256 leaves), as every backend stores them.
 const BLOCK_LEVELS: u32 = 8;
@@ -16,7 +17,7 @@ const BLOCK_LEVELS: u32 = 8;
 /// What the walk in `seq` order carries from one event to the next.
 pub(super) struct State {
     pub(super) frontier: Frontier,
-    account_seqs: HashMap<String, u64, BuildHasherDefault<Fnv1a>>,
+    account_seqs: HashMap<String, u64, BuildHasherDefault<FxHasher>>,
     last_received_at: Micros,
     pub(super) expected: std::iter::Peekable<std::vec::IntoIter<ExpectedRoot>>,
     pub(super) blocks: VecDeque<(u64, Hash)>,
@@ -127,29 +128,5 @@ impl State {
             }
         }
         None
-    }
-}
-
-/// FNV-1a, for the per-account sequence map the walk looks up once per event: account ids
-/// are the service's own short strings, so the flooding resistance of the default hasher buys
-/// nothing here and its cost showed in profiles.
-#[derive(Default)]
-struct Fnv1a(u64);
-
-impl Hasher for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
