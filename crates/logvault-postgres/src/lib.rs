@@ -10,6 +10,7 @@
 mod accounts;
 mod ceiling;
 mod people;
+mod plans;
 mod read;
 mod rollup;
 mod schema;

@@ -32,6 +32,17 @@ pub(crate) async fn query(
     query: &EventQuery,
     trigram: bool,
 ) -> StoreResult<Page> {
+    let events = query_sql(scope, query, trigram)
+        .query(transaction)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect::<StoreResult<Vec<StoredEvent>>>()?;
+    Ok(Page::from_overfetched(events, query.limit))
+}
+
+/// The statement [`query`] runs.
+pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql {
     let mut sql = Sql::default();
     // A partner filtering on a column indexed per account (error type, actor) reads each
     // account's newest matches and merges them: the plain form makes PostgreSQL collect every
@@ -104,13 +115,7 @@ pub(crate) async fn query(
     if per_account {
         sql.push(&format!(") e ORDER BY e.seq DESC LIMIT {limit}"));
     }
-    let events = sql
-        .query(transaction)
-        .await?
-        .iter()
-        .map(event_from_row)
-        .collect::<StoreResult<Vec<StoredEvent>>>()?;
-    Ok(Page::from_overfetched(events, query.limit))
+    sql
 }
 
 pub(crate) async fn event(
@@ -120,17 +125,7 @@ pub(crate) async fn event(
     event_id: &str,
     account_id: Option<&str>,
 ) -> StoreResult<Lookup> {
-    let mut sql = Sql::new(&format!(
-        "SELECT {EVENT_COLUMNS} FROM event_ids i \
-         JOIN events e ON e.seq = i.seq AND e.received_at = i.received_at WHERE i.event_id = "
-    ));
-    let id = sql.bind(event_id.to_string());
-    let kind = sql.bind(kind_code(kind));
-    sql.push(&format!("{id} AND i.kind = {kind}"));
-    sql.scope(scope, "i.account_id");
-    sql.equals("i.account_id", &account_id.map(str::to_string));
-    sql.push(" LIMIT 2");
-    let mut found = sql
+    let mut found = event_sql(scope, kind, event_id, account_id)
         .query(transaction)
         .await?
         .iter()
@@ -141,6 +136,26 @@ pub(crate) async fn event(
         1 => Lookup::Found(Box::new(found.remove(0))),
         _ => Lookup::Ambiguous,
     })
+}
+
+/// The statement [`event`] runs.
+pub(crate) fn event_sql(
+    scope: &Scope,
+    kind: EventKind,
+    event_id: &str,
+    account_id: Option<&str>,
+) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {EVENT_COLUMNS} FROM event_ids i \
+         JOIN events e ON e.seq = i.seq AND e.received_at = i.received_at WHERE i.event_id = "
+    ));
+    let id = sql.bind(event_id.to_string());
+    let kind = sql.bind(kind_code(kind));
+    sql.push(&format!("{id} AND i.kind = {kind}"));
+    sql.scope(scope, "i.account_id");
+    sql.equals("i.account_id", &account_id.map(str::to_string));
+    sql.push(" LIMIT 2");
+    sql
 }
 
 pub(crate) async fn trends(
@@ -225,6 +240,7 @@ pub(crate) async fn scan(
                     environment: get(row, 18)?,
                     search_text: get(row, 19)?,
                 },
+                search_text_stored: true,
             })
         })
         .collect()

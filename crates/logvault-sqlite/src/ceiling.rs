@@ -11,6 +11,7 @@ use logvault_store::StoreResult;
 use logvault_store::ceiling::ceiling_rows;
 
 use crate::schema::{migrate, open_writable};
+use crate::search::SEARCH_FILE;
 use crate::writer::insert_event;
 use crate::{DB_FILE, backend};
 
@@ -58,15 +59,17 @@ pub fn insert_ceiling(
     Ok(started.elapsed())
 }
 
-/// Bytes the `search_text` column (the `q` text index) takes in `dir`'s database, summed
-/// over rows: what the benchmark subtracts to report storage without the text index.
-pub fn text_index_bytes(dir: &Path) -> StoreResult<u64> {
-    let connection = crate::schema::open_read_only(&dir.join(DB_FILE))?;
-    connection
-        .query_row(
-            "SELECT coalesce(sum(length(search_text)), 0) FROM events",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(backend)
+/// Bytes the store takes in `dir`: the log database and the text search index together, and
+/// the index alone (what the benchmark subtracts to report storage without text search).
+/// Each file counts with its write-ahead log, where recent pages may still be.
+pub fn storage_bytes(dir: &Path) -> StoreResult<(u64, u64)> {
+    let size = |name: &str| -> u64 {
+        [name.to_string(), format!("{name}-wal")]
+            .iter()
+            .filter_map(|file| std::fs::metadata(dir.join(file)).ok())
+            .map(|metadata| metadata.len())
+            .sum()
+    };
+    let index = size(SEARCH_FILE);
+    Ok((size(DB_FILE) + index, index))
 }

@@ -4,11 +4,14 @@
 
 mod accounts;
 mod ceiling;
+mod event_id;
 mod people;
+mod plans;
 mod pool;
 mod read;
 mod rollup;
 mod schema;
+mod search;
 mod tree;
 mod writer;
 
@@ -26,8 +29,10 @@ use logvault_store::{
     UserRecord,
 };
 
-pub use crate::ceiling::{insert_ceiling, text_index_bytes};
+pub use crate::ceiling::{insert_ceiling, storage_bytes};
+pub use crate::plans::read_plans;
 use crate::pool::ReaderPool;
+pub use crate::search::SEARCH_FILE;
 use crate::writer::Writer;
 
 /// Name of the database file inside the data directory.
@@ -69,7 +74,9 @@ pub struct SqliteStore {
     recent_window: u64,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     /// Dropping the sender stops the WAL checkpoint thread.
-    wal_checkpointer: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    wal_checkpointer: Option<Stoppable>,
+    /// Dropping the sender stops the text search indexer.
+    indexer: Option<Stoppable>,
     readers: ReaderPool,
     admin: Arc<std::sync::Mutex<rusqlite::Connection>>,
     metrics: Arc<StoreMetrics>,
@@ -99,8 +106,14 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
         let wal_checkpointer =
             spawn_wal_checkpointer(schema::open_writable(&path)?, config.wal_limit_bytes)?;
+        let index = search::open_index(&path)?;
+        let indexer = spawn_stoppable("logvault-search", {
+            let log = schema::open_read_only(&path)?;
+            move |stop| search::run_indexer(log, index, stop)
+        })?;
         Ok(SqliteStore {
             wal_checkpointer: Some(wal_checkpointer),
+            indexer: Some(indexer),
             readers: ReaderPool::open(&path, config.readers.max(1))?,
             path,
             queue: Some(queue),
@@ -114,6 +127,19 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Waits until the text search index covers the whole log as it is now (the indexer
+    /// follows the writer a moment behind; answers are exact either way).
+    pub async fn wait_for_search_index(&self) -> StoreResult<()> {
+        let size = self.log_size().await?;
+        loop {
+            let indexed = self.readers.run(search::indexed_upto).await?;
+            if indexed >= size {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Runs `work` on the connection used for account and key changes.
@@ -140,7 +166,10 @@ impl Drop for SqliteStore {
         if let Some(thread) = self.writer_thread.take() {
             let _ = thread.join();
         }
-        if let Some((stop, thread)) = self.wal_checkpointer.take() {
+        for (stop, thread) in [self.wal_checkpointer.take(), self.indexer.take()]
+            .into_iter()
+            .flatten()
+        {
             drop(stop);
             let _ = thread.join();
         }
@@ -158,37 +187,49 @@ impl Drop for SqliteStore {
 fn spawn_wal_checkpointer(
     connection: rusqlite::Connection,
     limit_bytes: u64,
-) -> StoreResult<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+) -> StoreResult<Stoppable> {
     let wal = connection
         .path()
         .map(|db| PathBuf::from(format!("{db}-wal")));
+    spawn_stoppable("logvault-wal", move |stopped| {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(std::time::Duration::from_millis(500))
+        {
+            let wal_bytes = wal
+                .as_ref()
+                .and_then(|wal| std::fs::metadata(wal).ok())
+                .map_or(0, |metadata| metadata.len());
+            let mode = if wal_bytes > limit_bytes {
+                "TRUNCATE"
+            } else {
+                "PASSIVE"
+            };
+            let sql = format!("PRAGMA wal_checkpoint({mode})");
+            match connection.query_row(&sql, [], |row| row.get::<_, i64>(0)) {
+                Ok(0) => {}
+                Ok(_) => {
+                    tracing::warn!(wal_bytes, "WAL {mode} checkpoint was blocked; will retry")
+                }
+                Err(error) => tracing::warn!(%error, "WAL checkpoint failed; will retry"),
+            }
+        }
+    })
+}
+
+/// A background thread and the sender whose drop tells it to stop.
+type Stoppable = (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>);
+
+/// Starts `work` on a thread named `name`; it should return once its receiver says the
+/// sender is gone.
+fn spawn_stoppable(
+    name: &str,
+    work: impl FnOnce(std::sync::mpsc::Receiver<()>) + Send + 'static,
+) -> StoreResult<Stoppable> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
-        .name("logvault-wal".into())
-        .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(std::time::Duration::from_millis(500))
-            {
-                let wal_bytes = wal
-                    .as_ref()
-                    .and_then(|wal| std::fs::metadata(wal).ok())
-                    .map_or(0, |metadata| metadata.len());
-                let mode = if wal_bytes > limit_bytes {
-                    "TRUNCATE"
-                } else {
-                    "PASSIVE"
-                };
-                let sql = format!("PRAGMA wal_checkpoint({mode})");
-                match connection.query_row(&sql, [], |row| row.get::<_, i64>(0)) {
-                    Ok(0) => {}
-                    Ok(_) => {
-                        tracing::warn!(wal_bytes, "WAL {mode} checkpoint was blocked; will retry")
-                    }
-                    Err(error) => tracing::warn!(%error, "WAL checkpoint failed; will retry"),
-                }
-            }
-        })
-        .map_err(|e| StoreError::Unavailable(format!("cannot start the WAL checkpointer: {e}")))?;
+        .name(name.into())
+        .spawn(move || work(stopped))
+        .map_err(|e| StoreError::Unavailable(format!("cannot start {name}: {e}")))?;
     Ok((stop, thread))
 }
 

@@ -1,4 +1,5 @@
-//! A small pool of read-only connections; queries run on the blocking thread pool.
+//! A small pool of read-only connections, each with the text search index attached;
+//! queries run on the blocking thread pool.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -7,7 +8,7 @@ use logvault_store::{StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
-use crate::schema;
+use crate::{schema, search};
 
 /// Read-only connections handed out one query at a time.
 pub(crate) struct ReaderPool {
@@ -18,7 +19,11 @@ pub(crate) struct ReaderPool {
 impl ReaderPool {
     pub(crate) fn open(path: &Path, size: usize) -> StoreResult<Self> {
         let connections = (0..size)
-            .map(|_| schema::open_read_only(path))
+            .map(|_| {
+                let connection = schema::open_read_only(path)?;
+                search::attach(&connection, path)?;
+                Ok(connection)
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(ReaderPool {
             idle: Arc::new(Mutex::new(connections)),

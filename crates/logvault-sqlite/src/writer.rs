@@ -15,6 +15,7 @@ use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::mpsc;
 
+use crate::event_id;
 use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, kind_code};
 
 /// The log head as the writer advances it inside a transaction.
@@ -284,7 +285,9 @@ fn read_head(transaction: &Transaction<'_>) -> rusqlite::Result<Head> {
     })
 }
 
-/// Inserts one fully sequenced event row.
+/// Inserts one fully sequenced event row. The filter columns are virtual columns over the
+/// body and the text index is kept by the indexer (`crate::search`): only the origin
+/// address, in its 16-byte form, is written beside the body.
 pub(crate) fn insert_event(
     transaction: &Transaction<'_>,
     stored: &StoredEvent,
@@ -293,30 +296,20 @@ pub(crate) fn insert_event(
     transaction
         .prepare_cached(
             "INSERT INTO events (seq, kind, account_id, account_seq, event_id, received_at, \
-             occurred_at, nonce, leaf_hash, action, outcome, actor_id, ip, request_id, \
-             error_type, source, version, environment, search_text, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+             occurred_at, nonce, leaf_hash, ip, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             stored.seq,
             kind_code(stored.kind),
             stored.account_id,
             stored.account_seq,
-            stored.event_id,
+            event_id::to_sql(&stored.event_id),
             stored.received_at.0,
             stored.occurred_at.map(|at| at.0),
             stored.nonce,
             stored.leaf_hash,
-            index_fields.action,
-            index_fields.outcome,
-            index_fields.actor_id,
             index_fields.ip,
-            index_fields.request_id,
-            index_fields.error_type,
-            index_fields.source,
-            index_fields.version,
-            index_fields.environment,
-            index_fields.search_text,
             stored.body,
         ])?;
     Ok(())
@@ -332,7 +325,7 @@ fn existing(
             crate::read::EVENT_COLUMNS
         ))?
         .query_row(
-            [&event.event_id, &event.account_id],
+            params![event_id::to_sql(&event.event_id), event.account_id],
             crate::read::event_from_row,
         )
         .optional()

@@ -20,7 +20,8 @@ use logvault_core::{Account, EventKind, Micros, NewEvent, Permissions, Role, Sco
 
 pub use metrics::StoreMetrics;
 pub use query::{
-    EventQuery, IpRange, Page, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery, TrendRow,
+    EventQuery, IpRange, Page, ReadPlan, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery,
+    TrendRow,
 };
 
 /// What can go wrong in a store.
@@ -192,6 +193,9 @@ pub struct ScannedEvent {
     pub event: StoredEvent,
     /// The filter columns as stored (they must agree with the body).
     pub index: IndexFields,
+    /// Whether `index.search_text` was read from the row. A backend whose text index lives
+    /// outside the row (SQLite's FTS5 file, derived and rebuildable) leaves it empty.
+    pub search_text_stored: bool,
 }
 
 /// The trend rollup as one commit left it: the log size and the rows of `event_trends`, read

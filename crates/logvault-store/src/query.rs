@@ -166,3 +166,15 @@ pub struct TrendRow {
     /// Events in the bucket.
     pub count: u64,
 }
+
+/// One read path as a backend's planner would run it, for the tests that keep every read's
+/// plan independent of the scope (`read_plans` on each backend).
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    /// Which read, e.g. `event by id`.
+    pub read: &'static str,
+    /// The scope it was planned for.
+    pub scope: logvault_core::Scope,
+    /// The plan's lines, outermost first.
+    pub plan: Vec<String>,
+}

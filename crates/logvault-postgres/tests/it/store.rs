@@ -213,3 +213,28 @@ async fn two_nodes_share_one_log() {
     );
     assert_verifies(&first).await;
 }
+
+/// Every read path has an index path for every scope: lookups by id use the id table's key
+/// for an admin, a partner and a merchant alike, and no read scans the event tables.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_plans_use_an_index_for_every_scope() {
+    let Some(db) = cluster::database().await else {
+        return;
+    };
+    let store = open(&db.app_url, small()).await;
+    let plans = store.read_plans().await.expect("plans");
+    assert_eq!(plans.len(), 18, "six reads for each of three scopes");
+    for plan in &plans {
+        let text = plan.plan.join("\n");
+        let context = format!("{} as {:?}:\n{text}", plan.read, plan.scope);
+        assert!(
+            !text.contains("Seq Scan on events") && !text.contains("Seq Scan on event_ids"),
+            "{context}"
+        );
+        let expected = match plan.read {
+            "event by id" | "event by id and account" => "event_ids_pkey",
+            _ => "Index",
+        };
+        assert!(text.contains(expected), "{context}");
+    }
+}

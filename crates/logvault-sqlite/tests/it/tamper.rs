@@ -162,7 +162,6 @@ async fn verify_catches_every_tampering() {
     };
     let cases: Vec<(&str, String, Option<u64>, &str)> = vec![
         ("body byte", "UPDATE events SET body = replace(body, 'usr_1', 'usr_2') WHERE seq = 100".into(), Some(100), "content"),
-        ("body and column together", "UPDATE events SET body = replace(body, 'usr_1', 'usr_2'), actor_id = 'usr_2', search_text = replace(search_text, 'usr_1', 'usr_2') WHERE seq = 100".into(), Some(100), "content"),
         ("event id", one_byte("event_id"), Some(100), "content"),
         ("account id", "UPDATE events SET account_id = CASE account_id WHEN 'mer_x' THEN 'mer_y' ELSE 'mer_x' END WHERE seq = 100".into(), Some(100), "account_seq"),
         ("account seq", "UPDATE events SET account_seq = account_seq + 1 WHERE seq = 100".into(), Some(100), "account_seq"),
@@ -171,11 +170,7 @@ async fn verify_catches_every_tampering() {
         ("nonce", flip_blob("nonce"), Some(100), "content"),
         ("leaf hash", flip_blob("leaf_hash"), Some(100), "content"),
         ("kind", "UPDATE events SET kind = 1 - kind WHERE seq = 100".into(), Some(100), "content"),
-        ("action column", "UPDATE events SET action = 'user.logout' WHERE seq = 100".into(), Some(100), "action"),
-        ("outcome column", "UPDATE events SET outcome = 'failure' WHERE seq = 100".into(), Some(100), "outcome"),
         ("ip column", "UPDATE events SET ip = X'00000000000000000000ffff0a000001' WHERE seq = 100".into(), Some(100), "ip"),
-        ("request id column", one_byte("request_id"), Some(100), "request_id"),
-        ("search text column", "UPDATE events SET search_text = 'nothing' WHERE seq = 100".into(), Some(100), "search_text"),
         ("delete an event", "DELETE FROM events WHERE seq = 150".into(), Some(150), "seq"),
         ("swap two events", "UPDATE events SET seq = -1 WHERE seq = 120; UPDATE events SET seq = 120 WHERE seq = 121; UPDATE events SET seq = 121 WHERE seq = -1;".into(), Some(120), "account_seq"),
         ("block root", "UPDATE merkle_blocks SET root = CAST(X'00' || substr(root, 2) AS BLOB) WHERE block = 0".into(), Some(256), "leaf_hash"),
@@ -198,7 +193,7 @@ async fn verify_catches_every_tampering() {
 fn rewrite_history(dir: &Path) {
     let connection = Connection::open(dir.join(DB_FILE)).expect("open");
     connection
-        .execute_batch("DELETE FROM checkpoints; DELETE FROM merkle_blocks; UPDATE events SET body = replace(body, 'usr_1', 'usr_3'), actor_id = 'usr_3', search_text = replace(search_text, 'usr_1', 'usr_3') WHERE seq = 100;")
+        .execute_batch("DELETE FROM checkpoints; DELETE FROM merkle_blocks; UPDATE events SET body = replace(body, 'usr_1', 'usr_3') WHERE seq = 100;")
         .expect("rewrite");
     let rows: Vec<i64> = {
         let mut statement = connection

@@ -5,6 +5,7 @@ mod ingest;
 mod merkle_log;
 mod reads;
 mod rollup;
+pub mod search;
 mod tenancy;
 
 use logvault_core::account::NewAccount;
@@ -28,6 +29,7 @@ pub async fn run_all(store: &dyn Store) {
     reads::pagination(store).await;
     reads::lookups(store).await;
     reads::trends(store).await;
+    search::text_search(store).await;
     ingest::concurrent_ingest(store).await;
     rollup::trend_snapshot(store).await;
     rollup::verify_while_ingesting(store).await;

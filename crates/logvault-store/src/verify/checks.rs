@@ -39,7 +39,7 @@ fn standalone_check(
         if event.seq <= through_seq {
             trends.count(event.kind, &event.account_id, event.received_at, columns);
         }
-        Ok(index_mismatch(columns, &scanned.index))
+        Ok(index_mismatch(columns, &scanned.index, scanned.search_text_stored))
     } else {
         Err(())
     };
@@ -92,7 +92,11 @@ pub(super) async fn standalone_checks(
     Ok(checked)
 }
 
-fn index_mismatch(derived: &IndexFields, stored: &IndexFields) -> Option<&'static str> {
+fn index_mismatch(
+    derived: &IndexFields,
+    stored: &IndexFields,
+    search_text_stored: bool,
+) -> Option<&'static str> {
     let pairs: [(&'static str, bool); 10] = [
         ("action", derived.action == stored.action),
         ("outcome", derived.outcome == stored.outcome),
@@ -103,7 +107,10 @@ fn index_mismatch(derived: &IndexFields, stored: &IndexFields) -> Option<&'stati
         ("source", derived.source == stored.source),
         ("version", derived.version == stored.version),
         ("environment", derived.environment == stored.environment),
-        ("search_text", derived.search_text == stored.search_text),
+        (
+            "search_text",
+            !search_text_stored || derived.search_text == stored.search_text,
+        ),
     ];
     pairs
         .into_iter()

@@ -248,13 +248,7 @@ async fn measure(args: &BenchArgs, storage: &StorageArgs) -> anyhow::Result<Repo
     (report.scrub_clean_mb_per_s, report.scrub_dirty_mb_per_s) = scrub_throughput(&mut rng);
     let (db_bytes, text_bytes) = match postgres {
         Some(url) => logvault_postgres::storage_bytes(url).await?,
-        None => {
-            let db_path = dir.join(logvault_sqlite::DB_FILE);
-            let db_bytes = std::fs::metadata(&db_path)
-                .with_context(|| format!("reading {}", db_path.display()))?
-                .len();
-            (db_bytes, logvault_sqlite::text_index_bytes(dir)?)
-        }
+        None => logvault_sqlite::storage_bytes(dir)?,
     };
     report.bytes_per_event = db_bytes as f64 / report.events_stored.max(1) as f64;
     report.bytes_per_event_without_text =

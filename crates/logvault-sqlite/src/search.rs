@@ -1,0 +1,381 @@
+//! Text search (`q=`): substring search over every string value of an event, lower-cased
+//! (`IndexFields::search_text`), the same meaning as PostgreSQL's trigram `LIKE`.
+//!
+//! The index is an FTS5 table with the trigram tokenizer in a file of its own
+//! ([`SEARCH_FILE`]), contentless (the text is not stored a second time), filled in bulk by an
+//! indexer thread that follows the log: the writer does not pay for it, and the file has its
+//! own write lock, so indexing runs on the other core beside ingest. It is derived data: its
+//! high-water mark (`search_head.indexed_upto`) commits with the entries, it is written with
+//! `synchronous=NORMAL` (a crash loses at most the last batches, which are indexed again),
+//! and deleting the file rebuilds it.
+//!
+//! A query is answered exactly whatever the index's lag: events the index has not reached
+//! are read directly. Two walks run downwards from the top, taking turns: one over the index's
+//! matches (cheap when the term is rare), one over the events of the scope, checking each
+//! body's text (cheap when the term is common in the scope). Every in-scope match above the
+//! lower of the two positions has been seen, so the page is complete once it holds enough
+//! matches above that point, whichever walk found them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use logvault_core::event::IndexFields;
+use logvault_core::{EventKind, Scope, StoredEvent};
+use logvault_store::{EventQuery, Page, StoreError, StoreResult};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
+
+use crate::backend;
+use crate::read::{EVENT_COLUMNS, event_from_row, filter_clause, kind_code, log_size};
+
+/// Name of the search index's file inside the data directory.
+pub const SEARCH_FILE: &str = "search.db";
+
+/// Index matches examined per turn of the index walk.
+const INDEX_STEP: i64 = 2_048;
+/// Events examined per turn of the scope walk.
+const SCOPE_STEP: i64 = 2_048;
+/// Events the indexer reads and indexes per transaction.
+const INDEX_BATCH: i64 = 10_000;
+/// How often the indexer looks for new events once it has caught up.
+const INDEX_POLL: Duration = Duration::from_millis(50);
+
+const SCHEMA: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
+    text, content = '', contentless_delete = 1, tokenize = 'trigram', detail = 'full');
+CREATE TABLE IF NOT EXISTS search_head (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL
+) STRICT;
+INSERT OR IGNORE INTO search_head (id, indexed_upto) VALUES (1, 0);
+";
+
+/// Opens (creating if needed) the index next to `database` for writing.
+pub(crate) fn open_index(database: &Path) -> StoreResult<Connection> {
+    let path = database.with_file_name(SEARCH_FILE);
+    let connection = Connection::open(&path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
+    // NORMAL is enough here and only here: the index is derived from the log and its
+    // high-water mark commits with its entries, so a lost tail is indexed again.
+    connection
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .map_err(backend)?;
+    connection
+        .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;")
+        .map_err(backend)?;
+    connection.execute_batch(SCHEMA).map_err(backend)?;
+    Ok(connection)
+}
+
+/// Makes the index readable on `connection` (a reader of the log) as `search`.
+pub(crate) fn attach(connection: &Connection, database: &Path) -> StoreResult<()> {
+    let path = database.with_file_name(SEARCH_FILE);
+    connection
+        .execute(
+            "ATTACH DATABASE ?1 AS search",
+            [path.to_string_lossy().as_ref()],
+        )
+        .map(drop)
+        .map_err(backend)
+}
+
+/// Runs the indexer until `stop` is dropped: `log` reads the events, `index` writes the index.
+pub(crate) fn run_indexer(
+    log: Connection,
+    mut index: Connection,
+    stop: std::sync::mpsc::Receiver<()>,
+) {
+    if let Err(error) = discard_foreign_index(&log, &index) {
+        tracing::warn!(%error, "cannot check the search index against the log");
+    }
+    loop {
+        let wait = match index_batch(&log, &mut index) {
+            Ok(0) => INDEX_POLL,
+            Ok(_) => Duration::ZERO,
+            Err(error) => {
+                tracing::warn!(%error, "search indexing failed; will retry");
+                Duration::from_secs(1)
+            }
+        };
+        match stop.recv_timeout(wait) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    }
+}
+
+/// An index that reaches past the end of the log belongs to another log (a database restored
+/// from a backup next to a newer index): it is emptied and rebuilt.
+fn discard_foreign_index(log: &Connection, index: &Connection) -> StoreResult<()> {
+    let size = log_size(log)?;
+    let indexed: u64 = index
+        .query_row("SELECT indexed_upto FROM search_head", [], |row| row.get(0))
+        .map_err(backend)?;
+    if indexed > size {
+        tracing::warn!(
+            indexed,
+            size,
+            "the search index is ahead of the log; rebuilding it"
+        );
+        index
+            .execute_batch(
+                "BEGIN; DELETE FROM search; UPDATE search_head SET indexed_upto = 0; COMMIT;",
+            )
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Indexes the next batch of events; how many it indexed.
+fn index_batch(log: &Connection, index: &mut Connection) -> rusqlite::Result<usize> {
+    let indexed: i64 =
+        index.query_row("SELECT indexed_upto FROM search_head", [], |row| row.get(0))?;
+    let mut read = log.prepare_cached(
+        "SELECT seq, kind, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = read.query(params![indexed, INDEX_BATCH])?;
+    let transaction = index.transaction()?;
+    let mut insert =
+        transaction.prepare_cached("INSERT INTO search (rowid, text) VALUES (?1, ?2)")?;
+    let mut fields = IndexFields::default();
+    let (mut last, mut n_indexed) = (indexed, 0);
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let kind = if row.get::<_, i64>(1)? == 0 {
+            EventKind::Audit
+        } else {
+            EventKind::Threat
+        };
+        let body = row.get_ref(2)?.as_str()?;
+        if !fields.set_from_body(kind, body) {
+            // Not a JSON object: nothing logvault stored. `verify` reports it; it has no text.
+            fields.search_text.clear();
+        }
+        insert.execute(params![seq, fields.search_text])?;
+        (last, n_indexed) = (seq, n_indexed + 1);
+    }
+    drop(insert);
+    transaction.execute("UPDATE search_head SET indexed_upto = ?1", [last])?;
+    transaction.commit()?;
+    Ok(n_indexed)
+}
+
+/// The last `seq` the index covers, on a reader with the index attached.
+pub(crate) fn indexed_upto(connection: &Connection) -> StoreResult<u64> {
+    connection
+        .query_row("SELECT indexed_upto FROM search.search_head", [], |row| {
+            row.get(0)
+        })
+        .map_err(backend)
+}
+
+/// One page of events matching `query`, whose `text` is set. `connection` has the index
+/// attached ([`attach`]).
+pub(crate) fn query(
+    connection: &Connection,
+    scope: &Scope,
+    query: &EventQuery,
+) -> StoreResult<Page> {
+    let needle = query.text.as_deref().unwrap_or_default().to_lowercase();
+    let wanted = query.limit + 1;
+    let top = match query.before_seq {
+        Some(before) => i64::try_from(before).unwrap_or(i64::MAX),
+        None => i64::try_from(log_size(connection)?).unwrap_or(i64::MAX) + 1,
+    };
+    let indexed = i64::try_from(indexed_upto(connection)?).unwrap_or(i64::MAX);
+    // Trigrams cannot find a needle shorter than three characters: then only the scope walk.
+    let use_index = needle.chars().count() >= 3;
+    let mut walk = ScopeWalk::new(scope, query, &needle, top);
+    let mut index_position = top.min(indexed + 1);
+    let mut found = Found::default();
+    // Events above the index's high-water mark can only be found by reading them.
+    while walk.position > indexed + 1 {
+        walk.step(connection, &mut found)?;
+    }
+    // The walks take turns, the index first; after each turn the page may be complete.
+    let mut index_turn = use_index;
+    loop {
+        let complete_above = walk
+            .position
+            .min(if use_index { index_position } else { top });
+        if found.0.range(complete_above..).count() >= wanted || complete_above <= 1 {
+            break;
+        }
+        if index_turn && index_position > 1 {
+            index_position = index_step(
+                connection,
+                query,
+                scope,
+                &needle,
+                index_position,
+                &mut found,
+            )?;
+        } else if walk.position > 1 {
+            walk.step(connection, &mut found)?;
+        }
+        index_turn = use_index && !index_turn;
+    }
+    let events = found.0.into_values().rev().take(wanted).collect();
+    Ok(Page::from_overfetched(events, query.limit))
+}
+
+/// Matches found so far by either walk, by `seq` (both walks may find the same event).
+#[derive(Default)]
+struct Found(std::collections::BTreeMap<i64, StoredEvent>);
+
+impl Found {
+    /// Keeps `event` if its text contains `needle`. The index walk checks too: the trigram
+    /// tokenizer folds case on its own, and the answer must not depend on which walk found
+    /// an event.
+    fn keep_if_match(&mut self, event: StoredEvent, needle: &str, fields: &mut IndexFields) {
+        if fields.set_from_body(event.kind, &event.body) && fields.search_text.contains(needle) {
+            self.0.insert(event.seq as i64, event);
+        }
+    }
+}
+
+/// One turn of the index walk: the next matches below `below`, kept if they are in scope and
+/// pass the other filters. Returns the new position (1 once the index has no more matches).
+fn index_step(
+    connection: &Connection,
+    query: &EventQuery,
+    scope: &Scope,
+    needle: &str,
+    below: i64,
+    found: &mut Found,
+) -> StoreResult<i64> {
+    let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+    let candidates: Vec<i64> = connection
+        .prepare_cached(CANDIDATES_SQL)
+        .and_then(|mut statement| {
+            statement
+                .query_map(params![phrase, below, INDEX_STEP], |row| row.get(0))?
+                .collect()
+        })
+        .map_err(backend)?;
+    let Some(&lowest) = candidates.last() else {
+        return Ok(1);
+    };
+    let (sql, values) = candidates_sql(scope, query, &candidates, query.limit + 1);
+    let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(values), event_from_row)
+        .map_err(backend)?;
+    let mut fields = IndexFields::default();
+    let (mut n_rows, mut lowest_row) = (0, lowest);
+    for event in rows {
+        let event = event.map_err(backend)?;
+        (n_rows, lowest_row) = (n_rows + 1, event.seq as i64);
+        found.keep_if_match(event, needle, &mut fields);
+    }
+    Ok(if n_rows > query.limit {
+        // Enough for a page: the candidates below the last one read are not looked at yet.
+        lowest_row
+    } else if (candidates.len() as i64) < INDEX_STEP {
+        1
+    } else {
+        lowest
+    })
+}
+
+/// The candidate query of the index walk: the next matches below `below`.
+pub(crate) const CANDIDATES_SQL: &str = "SELECT rowid FROM search.search WHERE search MATCH ?1 \
+     AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3";
+
+/// The newest `limit` events among `candidates` that are in scope and pass the other filters.
+pub(crate) fn candidates_sql(
+    scope: &Scope,
+    query: &EventQuery,
+    candidates: &[i64],
+    limit: usize,
+) -> (String, Vec<Value>) {
+    // CROSS JOIN keeps the candidates outermost: each is one primary-key lookup. Left to
+    // itself SQLite walked every event of the kind through the per-account index.
+    let mut sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM json_each(?) AS candidate CROSS JOIN events \
+         ON events.seq = candidate.value WHERE kind = ?"
+    );
+    let mut values = vec![
+        Value::Text(serde_json::to_string(candidates).unwrap_or_default()),
+        Value::Integer(kind_code(query.kind)),
+    ];
+    filter_clause(scope, query, &mut sql, &mut values);
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    values.push(Value::Integer(limit as i64));
+    (sql, values)
+}
+
+/// The walk over the scope's events, downwards from `position` (exclusive), checking each
+/// body's text.
+pub(crate) struct ScopeWalk<'a> {
+    scope: &'a Scope,
+    query: &'a EventQuery,
+    needle: &'a str,
+    /// Every event of the scope at or above this `seq` (and below the top) has been seen.
+    position: i64,
+    /// Set when one account is asked for: its events come through the per-account index.
+    one_account: bool,
+    fields: IndexFields,
+}
+
+impl<'a> ScopeWalk<'a> {
+    pub(crate) fn new(scope: &'a Scope, query: &'a EventQuery, needle: &'a str, top: i64) -> Self {
+        ScopeWalk {
+            scope,
+            query,
+            needle,
+            position: top,
+            one_account: matches!(scope, Scope::Account(_)) || query.account_id.is_some(),
+            fields: IndexFields::default(),
+        }
+    }
+
+    fn step(&mut self, connection: &Connection, found: &mut Found) -> StoreResult<()> {
+        let (sql, values) = self.step_sql();
+        let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+        let rows = statement
+            .query_map(params_from_iter(values), event_from_row)
+            .map_err(backend)?;
+        let mut n_rows = 0;
+        let mut lowest = self.position;
+        for event in rows {
+            let event = event.map_err(backend)?;
+            n_rows += 1;
+            lowest = event.seq as i64;
+            found.keep_if_match(event, self.needle, &mut self.fields);
+        }
+        self.position = if self.one_account {
+            if n_rows < SCOPE_STEP { 1 } else { lowest }
+        } else {
+            (self.position - SCOPE_STEP).max(1)
+        };
+        Ok(())
+    }
+
+    /// The statement of the next turn.
+    pub(crate) fn step_sql(&self) -> (String, Vec<Value>) {
+        let (table, range) = if self.one_account {
+            ("events", " AND seq < ?")
+        } else {
+            ("events NOT INDEXED", " AND seq < ? AND seq >= ?")
+        };
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM {table} WHERE kind = ?{range}");
+        let mut values = vec![
+            Value::Integer(kind_code(self.query.kind)),
+            Value::Integer(self.position),
+        ];
+        if !self.one_account {
+            values.push(Value::Integer(self.position - SCOPE_STEP));
+        }
+        filter_clause(self.scope, self.query, &mut sql, &mut values);
+        sql.push_str(" ORDER BY seq DESC");
+        if self.one_account {
+            sql.push_str(" LIMIT ?");
+            values.push(Value::Integer(SCOPE_STEP));
+        }
+        (sql, values)
+    }
+}
