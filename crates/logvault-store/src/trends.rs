@@ -150,6 +150,29 @@ impl TrendCounts {
         }
     }
 
+    /// Removes the count of one group and returns it, if anything was counted there.
+    pub fn remove(
+        &mut self,
+        dimension: i16,
+        account_id: &str,
+        hour: i64,
+        key: &str,
+    ) -> Option<u64> {
+        let account = self.names.number(account_id)?;
+        let key = self.names.number(key)?;
+        self.counts.remove(&(dimension, account, hour, key))
+    }
+
+    /// How many groups hold a count.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
     /// `(dimension, account, hour, key, count)` for every counted group, in no order.
     pub fn rows(&self) -> impl Iterator<Item = (i16, &str, i64, &str, u64)> {
         self.counts
@@ -183,6 +206,10 @@ impl Names {
         self.names.push(name.into());
         self.numbers.insert(name.into(), number);
         number
+    }
+
+    fn number(&self, name: &str) -> Option<u32> {
+        self.numbers.get(name).copied()
     }
 
     fn name(&self, number: u32) -> &str {

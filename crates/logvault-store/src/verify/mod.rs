@@ -251,7 +251,7 @@ pub async fn verify_log(
             message: format!("{} was never reached", e.what),
         })
     }
-    .or_else(|| rollup::compare(&trend_snapshot, &derived));
+    .or_else(|| rollup::compare(&trend_snapshot, derived));
     Ok(report)
 }
 

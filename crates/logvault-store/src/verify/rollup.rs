@@ -1,23 +1,26 @@
 //! The trend rollup derived again from the log and compared with the stored one. The
 //! per-event workers count each event they check, from the columns its body gives, into a
-//! set of counts of their own; the sets are merged once the walk is done and compared row by
-//! row, both ways, with a snapshot of the stored rows read before the scan.
-
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+//! set of counts of their own; the sets are merged and compared row by row, both ways, with a
+//! snapshot of the stored rows read before the scan.
 
 use logvault_core::Micros;
 
 use super::{Divergence, diverge};
-use crate::trends::{self, FxHasher, TrendCounts};
+use crate::trends::{self, TrendCounts};
 use crate::{TrendGroup, TrendSnapshot};
 
+/// Groups a worker's own set may hold before it is merged into the total: each set then stays
+/// small (and in cache) however many rows the rollup has, and the memory of the counts stays
+/// bounded by the rollup's rows, not by that times the workers.
+const WORKER_GROUPS: usize = 1 << 14;
+
 /// Counts kept on the per-event workers, one set per worker so they never wait for each
-/// other; bounded by the rollup's rows, not by the events.
+/// other.
 pub(super) struct DerivedTrends {
     /// Only events up to this `seq` are counted: those the stored snapshot covers.
     through_seq: u64,
     idle: Vec<TrendCounts>,
+    merged: TrendCounts,
 }
 
 impl DerivedTrends {
@@ -25,6 +28,7 @@ impl DerivedTrends {
         DerivedTrends {
             through_seq,
             idle: Vec::new(),
+            merged: TrendCounts::default(),
         }
     }
 
@@ -33,18 +37,21 @@ impl DerivedTrends {
         (self.idle.pop().unwrap_or_default(), self.through_seq)
     }
 
-    /// Takes back a worker's counts.
+    /// Takes back a worker's counts, merging them once they grow past [`WORKER_GROUPS`].
     pub(super) fn give_back(&mut self, counts: TrendCounts) {
-        self.idle.push(counts);
+        if counts.len() > WORKER_GROUPS {
+            self.merged.merge(counts);
+        } else {
+            self.idle.push(counts);
+        }
     }
 
     /// Every worker's counts together.
-    pub(super) fn total(self) -> TrendCounts {
-        let mut total = TrendCounts::default();
+    pub(super) fn total(mut self) -> TrendCounts {
         for counts in self.idle {
-            total.merge(counts);
+            self.merged.merge(counts);
         }
-        total
+        self.merged
     }
 }
 
@@ -60,45 +67,34 @@ struct Difference<'a> {
 
 /// The first differing row (in dimension, account, hour, key order) between the stored
 /// `snapshot` and `derived`, the counts of the events with `seq <= snapshot.log_size`.
-pub(super) fn compare(snapshot: &TrendSnapshot, derived: &TrendCounts) -> Option<Divergence> {
-    let mut stored: HashMap<(i64, &str, i64, &str), i64, BuildHasherDefault<FxHasher>> = snapshot
-        .rows
-        .iter()
-        .map(|row| {
-            let at = (
-                row.dimension,
-                row.account_id.as_str(),
-                row.hour,
-                row.key.as_str(),
-            );
-            (at, row.count)
-        })
-        .collect();
+pub(super) fn compare(snapshot: &TrendSnapshot, mut derived: TrendCounts) -> Option<Divergence> {
     let mut differences = Vec::new();
-    for (dimension, account_id, hour, key, count) in derived.rows() {
-        let dimension = i64::from(dimension);
-        let kept = stored.remove(&(dimension, account_id, hour, key));
-        if kept.and_then(|kept| u64::try_from(kept).ok()) != Some(count) {
+    for row in &snapshot.rows {
+        // Taken out, so that what is left at the end is what the store lacks.
+        let counted = i16::try_from(row.dimension)
+            .ok()
+            .and_then(|dimension| derived.remove(dimension, &row.account_id, row.hour, &row.key));
+        if counted.and_then(|count| i64::try_from(count).ok()) != Some(row.count) {
             differences.push(Difference {
-                dimension,
-                account_id,
-                hour,
-                key,
-                stored: kept,
-                derived: Some(count),
+                dimension: row.dimension,
+                account_id: &row.account_id,
+                hour: row.hour,
+                key: &row.key,
+                stored: Some(row.count),
+                derived: counted,
             });
         }
     }
     differences.extend(
-        stored
-            .into_iter()
-            .map(|((dimension, account_id, hour, key), count)| Difference {
-                dimension,
+        derived
+            .rows()
+            .map(|(dimension, account_id, hour, key, count)| Difference {
+                dimension: dimension.into(),
                 account_id,
                 hour,
                 key,
-                stored: Some(count),
-                derived: None,
+                stored: None,
+                derived: Some(count),
             }),
     );
     differences.sort_unstable_by(|a, b| {
@@ -173,14 +169,17 @@ mod tests {
     /// Every way the stored rows can differ from the derived ones, and what is reported.
     #[test]
     fn reports_the_first_differing_row_either_way() {
-        let mut derived = TrendCounts::default();
-        let columns = IndexFields {
-            action: Some("user.logout".into()),
-            ..IndexFields::default()
+        let derived = || {
+            let mut derived = TrendCounts::default();
+            let columns = IndexFields {
+                action: Some("user.logout".into()),
+                ..IndexFields::default()
+            };
+            for _ in 0..3 {
+                derived.count(EventKind::Audit, "mer_a", Micros(5), &columns);
+            }
+            derived
         };
-        for _ in 0..3 {
-            derived.count(EventKind::Audit, "mer_a", Micros(5), &columns);
-        }
         let matching = row(4, "mer_a", "user.logout", 3);
         let cases: Vec<(&str, Vec<StoredTrendRow>, Option<&str>)> = vec![
             ("equal", vec![matching.clone()], None),
@@ -218,7 +217,7 @@ mod tests {
         ];
         for (case, rows, expected) in cases {
             let snapshot = TrendSnapshot { log_size: 3, rows };
-            let divergence = compare(&snapshot, &derived);
+            let divergence = compare(&snapshot, derived());
             match (expected, &divergence) {
                 (None, None) => {}
                 (Some(expected), Some(divergence)) => {
@@ -234,6 +233,29 @@ mod tests {
                 _ => panic!("{case}: {divergence:?}"),
             }
         }
+    }
+
+    /// A worker's set that outgrows its bound is merged into the total and the worker starts
+    /// a new one; nothing is lost or counted twice on the way.
+    #[test]
+    fn worker_sets_merged_early_lose_nothing() {
+        let mut derived = DerivedTrends::new(u64::MAX);
+        let groups = WORKER_GROUPS + 10;
+        for _ in 0..2 {
+            let (mut counts, _) = derived.take();
+            assert!(counts.is_empty(), "a merged set is not handed out again");
+            for i in 0..groups {
+                let columns = IndexFields {
+                    action: Some(format!("action.{i}")),
+                    ..IndexFields::default()
+                };
+                counts.count(EventKind::Audit, "mer_a", Micros(0), &columns);
+            }
+            derived.give_back(counts);
+        }
+        let total = derived.total();
+        assert_eq!(total.len(), groups);
+        assert!(total.rows().all(|(.., count)| count == 2));
     }
 
     #[test]
