@@ -40,9 +40,15 @@ const INDEX_BATCH: i64 = 10_000;
 /// How often the indexer looks for new events once it has caught up.
 const INDEX_POLL: Duration = Duration::from_millis(50);
 
+/// The index's layout; an index of another version is dropped and built again.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Positions are not kept (`detail = 'none'`, less than half the size of a full index): a
+/// search asks for rows holding every trigram of the text, and the walk then checks each
+/// candidate's text for the text itself.
 const SCHEMA: &str = "
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
-    text, content = '', contentless_delete = 1, tokenize = 'trigram', detail = 'full');
+    text, content = '', contentless_delete = 1, tokenize = 'trigram', detail = 'none');
 CREATE TABLE IF NOT EXISTS search_head (
     id           INTEGER PRIMARY KEY CHECK (id = 1),
     indexed_upto INTEGER NOT NULL
@@ -66,7 +72,18 @@ pub(crate) fn open_index(database: &Path) -> StoreResult<Connection> {
     connection
         .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;")
         .map_err(backend)?;
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(backend)?;
+    if version != SCHEMA_VERSION {
+        connection
+            .execute_batch("DROP TABLE IF EXISTS search; DROP TABLE IF EXISTS search_head;")
+            .map_err(backend)?;
+    }
     connection.execute_batch(SCHEMA).map_err(backend)?;
+    connection
+        .pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(backend)?;
     Ok(connection)
 }
 
@@ -227,9 +244,8 @@ pub(crate) fn query(
 struct Found(std::collections::BTreeMap<i64, StoredEvent>);
 
 impl Found {
-    /// Keeps `event` if its text contains `needle`. The index walk checks too: the trigram
-    /// tokenizer folds case on its own, and the answer must not depend on which walk found
-    /// an event.
+    /// Keeps `event` if its text contains `needle`. The index walk checks too: the index
+    /// only says that an event holds every trigram of the text, not that they are adjacent.
     fn keep_if_match(&mut self, event: StoredEvent, needle: &str, fields: &mut IndexFields) {
         if fields.set_from_body(event.kind, &event.body) && fields.search_text.contains(needle) {
             self.0.insert(event.seq as i64, event);
@@ -247,12 +263,12 @@ fn index_step(
     below: i64,
     found: &mut Found,
 ) -> StoreResult<i64> {
-    let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+    let every_trigram = trigram_query(needle);
     let candidates: Vec<i64> = connection
         .prepare_cached(CANDIDATES_SQL)
         .and_then(|mut statement| {
             statement
-                .query_map(params![phrase, below, INDEX_STEP], |row| row.get(0))?
+                .query_map(params![every_trigram, below, INDEX_STEP], |row| row.get(0))?
                 .collect()
         })
         .map_err(backend)?;
@@ -279,6 +295,22 @@ fn index_step(
     } else {
         lowest
     })
+}
+
+/// The FTS5 query for rows holding every trigram of `needle` (three characters or more),
+/// each quoted so that no character of the text is read as query syntax.
+fn trigram_query(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().collect();
+    let mut trigrams: Vec<String> = chars
+        .windows(3)
+        .map(|window| {
+            let trigram: String = window.iter().collect();
+            format!("\"{}\"", trigram.replace('"', "\"\""))
+        })
+        .collect();
+    trigrams.sort_unstable();
+    trigrams.dedup();
+    trigrams.join(" AND ")
 }
 
 /// The candidate query of the index walk: the next matches below `below`.

@@ -31,6 +31,8 @@ pub async fn setup(store: &dyn Store) -> SearchFixture {
             _ if n % 97 == 5 => format!("rare Marker-Zebra {n}"),
             _ if n % 7 == 0 => format!("common gateway timeout {n}"),
             _ if n % 50 == 3 => "Überweisung fehlgeschlagen: \"quoted\"".to_string(),
+            // Holds every trigram of "ababab" without holding "ababab".
+            _ if n % 31 == 4 => format!("pattern xabab {n}"),
             _ => format!("ordinary line {n}"),
         };
         batch.push(if n % 3 == 0 {
@@ -70,6 +72,8 @@ pub async fn check(store: &dyn Store, fixture: &SearchFixture) {
         "ti",
         "zzz-not-there",
         "line 59",
+        "abab",
+        "ababab",
     ];
     for scope in &scopes {
         for kind in [EventKind::Audit, EventKind::Threat] {
