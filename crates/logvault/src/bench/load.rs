@@ -1,5 +1,6 @@
 //! The load the benchmark puts on the server: batched and single-event ingest as fast as
-//! acknowledgements come, a paced background ingest, and the timed API queries.
+//! acknowledgements come, and a paced background ingest while the API reads and the Logs
+//! pages are timed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::report::{Latencies, Report};
-use super::{BenchArgs, Keys, pages, stage};
+use super::{BenchArgs, Keys, pages, queries, stage, workload};
 
 /// What one ingest run sent and how long it took.
 pub(super) struct IngestRun {
@@ -23,7 +24,11 @@ pub(super) struct IngestRun {
 }
 
 /// Sends one ingest request, failing unless every event was stored (201).
-async fn post_events(client: &mut Client, kind: EventKind, body: &Bytes) -> anyhow::Result<()> {
+pub(super) async fn post_events(
+    client: &mut Client,
+    kind: EventKind,
+    body: &Bytes,
+) -> anyhow::Result<()> {
     let path = match kind {
         EventKind::Audit => "/v1/audit-events",
         EventKind::Threat => "/v1/threat-events",
@@ -110,8 +115,9 @@ pub(super) async fn ingest(
     })
 }
 
-/// Measures each Logs-page query kind while a background client keeps ingesting.
-pub(super) async fn queries(
+/// Measures every API read kind as every role, then the Logs pages, while a background
+/// client keeps ingesting.
+pub(super) async fn measure_reads(
     address: std::net::SocketAddr,
     keys: &Keys,
     pool: &[(EventKind, Bytes)],
@@ -126,14 +132,16 @@ pub(super) async fn queries(
         args.background_rate,
         stop.clone(),
     ));
-    let mut result = measure_queries(address, keys, args.queries, report).await;
-    if result.is_ok() {
+    let terms = workload::SearchTerms::new(args.seed);
+    // The background client stops whether or not the measurements succeed.
+    let result = async {
+        report.queries =
+            queries::measure(address, keys, &terms, args.queries, args.query_seconds).await?;
         stage("Logs pages: admin, partner and merchant signed in through the form");
-        match pages::measure(address, &keys.people, args.queries).await {
-            Ok(pages) => report.pages = pages,
-            Err(error) => result = Err(error),
-        }
+        report.pages = pages::measure(address, &keys.people, args.queries).await?;
+        anyhow::Ok(())
     }
+    .await;
     stop.store(true, Ordering::Relaxed);
     let achieved = background.await??;
     report.background_events_per_s = achieved;
@@ -173,88 +181,4 @@ async fn background_ingest(
         }
     }
     Ok(sent as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn measure_queries(
-    address: std::net::SocketAddr,
-    keys: &Keys,
-    n: usize,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let mut partner = Client::connect(address, &keys.partner).await?;
-    let mut merchant = Client::connect(address, &keys.merchant).await?;
-
-    // The 20th page of the partner's audit log, reached by following cursors once.
-    let mut page_20 = "/v1/audit-events?limit=50".to_string();
-    for _ in 1..20 {
-        let page: Value = serde_json::from_slice(&partner.get_ok(&page_20).await?)?;
-        let cursor = page["next_cursor"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("fewer than 20 pages for the partner"))?;
-        page_20 = format!("/v1/audit-events?limit=50&cursor={cursor}");
-    }
-    let first: Value =
-        serde_json::from_slice(&merchant.get_ok("/v1/audit-events?limit=100").await?)?;
-    let ids: Vec<String> = first["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["id"].as_str().map(String::from))
-        .collect();
-    anyhow::ensure!(!ids.is_empty(), "the merchant has no events to look up");
-
-    let kinds: Vec<(&str, bool, Vec<String>)> = vec![
-        (
-            "merchant_first_page",
-            false,
-            vec!["/v1/audit-events".into()],
-        ),
-        ("partner_first_page", true, vec!["/v1/audit-events".into()]),
-        (
-            "partner_filtered",
-            true,
-            vec![
-                "/v1/audit-events?outcome=failure".into(),
-                "/v1/threat-events?error_type=NetworkTimeout".into(),
-            ],
-        ),
-        ("page_20", true, vec![page_20]),
-        (
-            "text_search",
-            true,
-            vec!["/v1/threat-events?q=timed%20out".into()],
-        ),
-        (
-            "trends",
-            true,
-            vec!["/v1/threat-events/trends?group_by=version&interval=hour".into()],
-        ),
-        (
-            "by_id",
-            false,
-            ids.iter()
-                .map(|id| format!("/v1/audit-events/{id}"))
-                .collect(),
-        ),
-    ];
-    for (name, as_partner, paths) in kinds {
-        let client = if as_partner {
-            &mut partner
-        } else {
-            &mut merchant
-        };
-        let mut latencies = Latencies::default();
-        for i in 0..n {
-            let started = Instant::now();
-            client.get_ok(&paths[i % paths.len()]).await?;
-            latencies.push(started.elapsed().as_secs_f64() * 1e3);
-        }
-        stage(&format!(
-            "  {name}: p50 {:.2} ms, p99 {:.2} ms",
-            latencies.percentile(50.0),
-            latencies.percentile(99.0)
-        ));
-        report.queries.push((name, latencies));
-    }
-    Ok(())
 }

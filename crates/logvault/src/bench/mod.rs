@@ -1,11 +1,12 @@
 //! `logvault bench`: one command that measures what users choose a log service for —
-//! durable ingest throughput against the raw SQLite ceiling, query latency on the Logs page
-//! queries and Logs page render times while ingest continues, memory, bytes per event,
-//! recovery after a crash and verification speed.
+//! durable ingest throughput against the raw SQLite ceiling, the latency of every API read
+//! as each role (admin, partner, merchant) and Logs page render times while ingest
+//! continues, memory, bytes per event, recovery after a crash and verification speed.
 
 mod client;
 mod load;
 mod pages;
+mod queries;
 mod report;
 mod server;
 mod workload;
@@ -22,7 +23,7 @@ use logvault_store::Store;
 use serde_json::{Value, json};
 
 use self::client::Client;
-use self::load::{ingest, queries};
+use self::load::{ingest, measure_reads};
 use self::report::Report;
 use self::server::ServerProcess;
 use self::workload::Zipf;
@@ -49,9 +50,13 @@ pub(crate) struct BenchArgs {
     /// Also write the JSON result to this file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Requests per query kind.
+    /// Requests per API read kind and role (and per Logs page).
     #[arg(long, default_value_t = 1000)]
     queries: usize,
+    /// Seconds one role may spend on one API read kind: past them, and past 10 requests,
+    /// it stops short of --queries (the report gives the samples taken). 0: no limit.
+    #[arg(long, default_value_t = 2.0)]
+    query_seconds: f64,
     /// Events per second ingested in the background while queries are measured.
     #[arg(long, default_value_t = 10_000)]
     background_rate: u64,
@@ -76,6 +81,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.events > 0 && args.clients > 0 && args.batch > 0,
         "--events, --clients and --batch must be positive"
+    );
+    anyhow::ensure!(
+        args.query_seconds >= 0.0 && args.query_seconds.is_finite(),
+        "--query-seconds must be a number of seconds, or 0 for no limit"
     );
     let scratch = std::env::temp_dir().join(format!("logvault-bench-{}", std::process::id()));
     // On PostgreSQL the directory only holds the key files the server keeps beside the store.
@@ -117,7 +126,7 @@ async fn measure(args: &BenchArgs, storage: &StorageArgs) -> anyhow::Result<Repo
     } else {
         "sqlite"
     };
-    let mut report = Report::new(args.events, args.clients, args.batch, backend);
+    let mut report = Report::new(settings_json(args, backend));
     let dir = storage.dir();
     let dir = dir.as_path();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -164,6 +173,11 @@ async fn measure(args: &BenchArgs, storage: &StorageArgs) -> anyhow::Result<Repo
     report.ingest_events_per_s = batched.events as f64 / batched.elapsed.as_secs_f64();
     report.ingest_mb_per_s = batched.bytes as f64 / 1e6 / batched.elapsed.as_secs_f64();
     report.batch_latency = batched.latencies;
+    // The only events that hold the rare search term, sent once: the pools repeat.
+    let terms = workload::SearchTerms::new(args.seed);
+    let rare = Bytes::from(workload::rare_body(args.seed, &terms));
+    let mut client = Client::connect(server.address, &keys.admin).await?;
+    load::post_events(&mut client, EventKind::Threat, &rare).await?;
 
     stage("single-event ingest: 32 clients x 1 event per request");
     let singles: Vec<(EventKind, Bytes)> = (0..300)
@@ -211,10 +225,11 @@ async fn measure(args: &BenchArgs, storage: &StorageArgs) -> anyhow::Result<Repo
     report.ceiling_events_per_s = n_ceiling as f64 / elapsed.as_secs_f64();
 
     stage(&format!(
-        "queries: {} per kind while ingesting {} events/s in the background",
-        args.queries, args.background_rate
+        "API reads: {} per kind and role (fewer past {} s on one kind) while ingesting {} \
+         events/s in the background",
+        args.queries, args.query_seconds, args.background_rate
     ));
-    queries(server.address, &keys, &pool, args, &mut report).await?;
+    measure_reads(server.address, &keys, &pool, args, &mut report).await?;
     report.peak_rss_mb = server.peak_rss_mb();
 
     stage("unclean stop (SIGKILL) and restart");
@@ -351,9 +366,13 @@ async fn setup(store: &dyn Store) -> anyhow::Result<Keys> {
     })
 }
 
-/// Shared with the report: the run's settings as JSON.
-pub(crate) fn settings_json(events: usize, clients: usize, batch: usize, backend: &str) -> Value {
-    json!({"events": events, "clients": clients, "batch": batch, "backend": backend})
+/// The run's settings as the report gives them.
+fn settings_json(args: &BenchArgs, backend: &str) -> Value {
+    json!({
+        "events": args.events, "clients": args.clients, "batch": args.batch, "backend": backend,
+        "queries": args.queries, "query_seconds": args.query_seconds,
+        "background_rate": args.background_rate, "seed": args.seed,
+    })
 }
 
 /// `url` with the password of its user part replaced, for progress lines.

@@ -1,4 +1,30 @@
 //! The benchmark's result: one JSON object with every figure, and a readable table.
+//!
+//! The JSON object's keys: `settings`, `machine`, `ingest` (throughput, the raw ceiling and
+//! ingest latencies), `queries`, `pages`, `query_background_ingest_events_per_s`, `server`,
+//! `storage`, `events_stored`, `verify` and `scrub`. A latency figure is always
+//! `{"p50_ms", "p95_ms", "p99_ms", "samples"}` in milliseconds. `queries` holds one latency
+//! figure per API read kind (see [`super::queries`]) per role, always all three roles:
+//!
+//! ```json
+//! "queries": {
+//!   "by_id": {
+//!     "admin":    {"p50_ms": 0.4, "p95_ms": 0.9, "p99_ms": 2.1, "samples": 1000},
+//!     "partner":  {"p50_ms": 0.3, "p95_ms": 0.8, "p99_ms": 1.7, "samples": 1000},
+//!     "merchant": {"p50_ms": 0.2, "p95_ms": 0.6, "p99_ms": 1.5, "samples": 1000}
+//!   },
+//!   "page_200": {
+//!     "admin": {"p50_ms": 0.9, "p95_ms": 2.0, "p99_ms": 3.3, "samples": 1000, "page": 200},
+//!     …
+//!   },
+//!   …
+//! }
+//! ```
+//!
+//! `samples` is `settings.queries` unless the role ran out of `settings.query_seconds` on
+//! that kind first (never fewer than 10). `page_20` and `page_200` also give the `page`
+//! really timed: lower than asked when the role's audit list has fewer pages. `pages` holds
+//! one latency figure per Logs page.
 
 use serde_json::{Map, Value, json};
 
@@ -9,6 +35,11 @@ pub(crate) struct Latencies(Vec<f64>);
 impl Latencies {
     pub(crate) fn push(&mut self, millis: f64) {
         self.0.push(millis);
+    }
+
+    /// The number of samples.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
     }
 
     pub(crate) fn extend(&mut self, samples: Vec<f64>) {
@@ -40,6 +71,47 @@ fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
+/// One API read kind, measured as every role.
+#[derive(Debug)]
+pub(crate) struct QueryFigures {
+    pub(crate) kind: &'static str,
+    /// In the order of [`super::queries::ROLES`].
+    pub(crate) roles: Vec<RoleFigure>,
+}
+
+/// One read kind as one role.
+#[derive(Debug)]
+pub(crate) struct RoleFigure {
+    pub(crate) role: &'static str,
+    /// For the cursor kinds, the page number timed.
+    pub(crate) page: Option<usize>,
+    pub(crate) latencies: Latencies,
+}
+
+impl QueryFigures {
+    fn json(&self) -> Value {
+        let mut roles = Map::new();
+        for figure in &self.roles {
+            let mut value = figure.latencies.json();
+            if let (Some(page), Some(object)) = (figure.page, value.as_object_mut()) {
+                object.insert("page".into(), page.into());
+            }
+            roles.insert(figure.role.into(), value);
+        }
+        Value::Object(roles)
+    }
+}
+
+/// `p50 / p95 / p99` of `latencies`, for the table.
+fn percentiles(latencies: &Latencies) -> String {
+    format!(
+        "{:.2} / {:.2} / {:.2}",
+        latencies.percentile(50.0),
+        latencies.percentile(95.0),
+        latencies.percentile(99.0)
+    )
+}
+
 /// Every figure one `logvault bench` run produces.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
@@ -50,7 +122,8 @@ pub(crate) struct Report {
     pub(crate) batch_latency: Latencies,
     pub(crate) single_latency: Latencies,
     pub(crate) background_events_per_s: f64,
-    pub(crate) queries: Vec<(&'static str, Latencies)>,
+    /// API reads, by kind and role.
+    pub(crate) queries: Vec<QueryFigures>,
     /// Logs-page loads, signed in through the form.
     pub(crate) pages: Vec<(&'static str, Latencies)>,
     pub(crate) peak_rss_mb: Option<f64>,
@@ -64,9 +137,10 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    pub(crate) fn new(events: usize, clients: usize, batch: usize, backend: &str) -> Self {
+    /// An empty report of a run with these settings.
+    pub(crate) fn new(settings: Value) -> Self {
         Report {
-            settings: super::settings_json(events, clients, batch, backend),
+            settings,
             ..Report::default()
         }
     }
@@ -91,7 +165,9 @@ impl Report {
                 "single_event_p50_ms": round(self.single_latency.percentile(50.0)),
                 "single_event_p99_ms": round(self.single_latency.percentile(99.0)),
             },
-            "query": by_name(&self.queries),
+            "queries": Value::Object(
+                self.queries.iter().map(|figures| (figures.kind.into(), figures.json())).collect(),
+            ),
             "pages": by_name(&self.pages),
             "query_background_ingest_events_per_s": self.background_events_per_s.round(),
             "server": {"peak_rss_mb": self.peak_rss_mb.map(round)},
@@ -139,23 +215,10 @@ impl Report {
             "single-event ingest p99 ms",
             format!("{:.2}", self.single_latency.percentile(99.0)),
         );
-        let measured = self
-            .queries
-            .iter()
-            .map(|(name, l)| (format!("query {name}"), l));
-        let pages = self
-            .pages
-            .iter()
-            .map(|(name, l)| (name.replacen('_', " ", 1), l));
-        for (name, latencies) in measured.chain(pages) {
+        for (name, latencies) in &self.pages {
             row(
-                &format!("{name} p50/p95/p99 ms"),
-                format!(
-                    "{:.2} / {:.2} / {:.2}",
-                    latencies.percentile(50.0),
-                    latencies.percentile(95.0),
-                    latencies.percentile(99.0)
-                ),
+                &format!("{} p50/p95/p99 ms", name.replacen('_', " ", 1)),
+                percentiles(latencies),
             );
         }
         row(
@@ -187,6 +250,66 @@ impl Report {
                 self.scrub_clean_mb_per_s, self.scrub_dirty_mb_per_s
             ),
         );
+        out.push_str(&self.query_table());
+        out
+    }
+
+    /// The API reads: one row per kind, one column per role.
+    fn query_table(&self) -> String {
+        let Some(first) = self.queries.first() else {
+            return String::new();
+        };
+        // A role that stopped at its time budget took fewer samples than the others.
+        let most_samples = self
+            .queries
+            .iter()
+            .flat_map(|figures| figures.roles.iter().map(|figure| figure.latencies.len()))
+            .max()
+            .unwrap_or(0);
+        let rows: Vec<(&str, Vec<String>)> = self
+            .queries
+            .iter()
+            .map(|figures| {
+                let cells = figures
+                    .roles
+                    .iter()
+                    .map(|figure| {
+                        let mut cell = percentiles(&figure.latencies);
+                        // Only a shorter walk than the kind's name says is worth a note.
+                        let shorter = figure
+                            .page
+                            .filter(|page| !figures.kind.ends_with(&format!("_{page}")));
+                        if let Some(page) = shorter {
+                            cell.push_str(&format!(" (page {page})"));
+                        }
+                        let samples = figure.latencies.len();
+                        if samples < most_samples {
+                            cell.push_str(&format!(" ({samples} samples)"));
+                        }
+                        cell
+                    })
+                    .collect();
+                (figures.kind, cells)
+            })
+            .collect();
+        let width = rows
+            .iter()
+            .flat_map(|(_, cells)| cells.iter().map(String::len))
+            .max()
+            .unwrap_or(0);
+        let mut header = format!("{:<20}", "query p50/p95/p99 ms");
+        for figure in &first.roles {
+            header.push_str(&format!("  {:<width$}", figure.role));
+        }
+        let mut out = format!("\n{}\n", header.trim_end());
+        for (kind, cells) in rows {
+            let mut line = format!("{kind:<20}");
+            for cell in cells {
+                line.push_str(&format!("  {cell:<width$}"));
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
         out
     }
 }

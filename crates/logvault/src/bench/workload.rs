@@ -1,6 +1,7 @@
 //! The benchmark's seeded workload: 50 partners with 5,000 merchants whose activity follows a
 //! Zipf-like distribution, about two audit events for every threat event, and field sizes
-//! like production traffic (browser user agents, error messages, small metadata).
+//! like production traffic (browser user agents, error messages, small metadata); and the
+//! search terms the query phase looks for, one of them in a handful of events sent once.
 
 use logvault_core::validate::{Limits, validate_event};
 use logvault_core::{EventKind, Micros, NewEvent};
@@ -153,4 +154,89 @@ pub(crate) fn new_events(body: &[u8], kind: EventKind) -> Vec<NewEvent> {
         .iter()
         .filter_map(|value| validate_event(kind, 0, value, "", &Limits::default()).ok())
         .collect()
+}
+
+/// Events that carry the rare search term: few enough that a search for it must look
+/// through the whole scope to be sure it found them all.
+pub(crate) const N_RARE: usize = 10;
+
+/// The search terms of the query phase beside the common `timed out`, drawn from the seed.
+#[derive(Debug)]
+pub(crate) struct SearchTerms {
+    /// In the messages of the [`N_RARE`] events of [`rare_body`] and in no other event.
+    pub(crate) rare: String,
+    /// In no event the workload sends.
+    pub(crate) absent: String,
+}
+
+impl SearchTerms {
+    pub(crate) fn new(seed: u64) -> Self {
+        // A generator of its own, so the terms leave the rest of the workload unchanged.
+        let mut rng = Rng(seed ^ 0x7261_7265_7465_726d);
+        // Letters after `f` only: no hexadecimal request id or nonce can contain them, and
+        // one word of letters is one token to any tokenizer.
+        let mut word = |prefix: &str| {
+            let letters: String = (0..12)
+                .map(|_| char::from(b'g' + rng.below(20) as u8))
+                .collect();
+            format!("{prefix}{letters}")
+        };
+        SearchTerms {
+            rare: word("rare"),
+            absent: word("none"),
+        }
+    }
+}
+
+/// [`N_RARE`] threat events of the busiest merchant (so every role reading in the
+/// benchmark can see them) whose message holds `terms.rare`, as one request body.
+pub(crate) fn rare_body(seed: u64, terms: &SearchTerms) -> Vec<u8> {
+    let mut rng = Rng(seed ^ 0x7261_7265_626f_6479);
+    let zipf = Zipf::new(1);
+    let events: Vec<Value> = (0..N_RARE)
+        .map(|i| {
+            let mut event = event(&mut rng, &zipf, EventKind::Threat);
+            event["message"] = format!(
+                "card reader firmware {} rejected the terminal handshake (attempt {i})",
+                terms.rare
+            )
+            .into();
+            event
+        })
+        .collect();
+    serde_json::to_vec(&events).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use logvault_core::EventKind;
+
+    use super::{N_RARE, SearchTerms, Zipf, body, kind_of, new_events, rare_body};
+    use crate::rng::Rng;
+
+    #[test]
+    fn the_rare_term_is_in_its_events_only_and_the_absent_term_in_none() {
+        for seed in [0, 42, u64::MAX] {
+            let terms = SearchTerms::new(seed);
+            assert_eq!(
+                terms.rare,
+                SearchTerms::new(seed).rare,
+                "drawn from the seed"
+            );
+            assert_ne!(terms.rare, terms.absent);
+            let rare = rare_body(seed, &terms);
+            let stored = new_events(&rare, EventKind::Threat);
+            assert_eq!(stored.len(), N_RARE, "every rare event is valid");
+            for event in &stored {
+                assert!(event.body.contains(&terms.rare), "{}", event.body);
+                assert_eq!(event.account_id, super::merchant_id(0));
+            }
+            let (mut rng, zipf) = (Rng(seed), Zipf::new(super::N_MERCHANTS));
+            for i in 0..12 {
+                let text =
+                    String::from_utf8(body(&mut rng, &zipf, kind_of(i), 200)).expect("UTF-8");
+                assert!(!text.contains(&terms.rare) && !text.contains(&terms.absent));
+            }
+        }
+    }
 }
