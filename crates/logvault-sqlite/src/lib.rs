@@ -78,6 +78,8 @@ pub struct SqliteStore {
     /// Dropping the sender stops the text search indexer.
     indexer: Option<Stoppable>,
     readers: ReaderPool,
+    /// Roots of complete subtrees computed for proofs so far.
+    subtree_roots: Arc<tree::SubtreeRoots>,
     admin: Arc<std::sync::Mutex<rusqlite::Connection>>,
     metrics: Arc<StoreMetrics>,
 }
@@ -115,6 +117,7 @@ impl SqliteStore {
             wal_checkpointer: Some(wal_checkpointer),
             indexer: Some(indexer),
             readers: ReaderPool::open(&path, config.readers.max(1))?,
+            subtree_roots: Arc::default(),
             path,
             queue: Some(queue),
             recent_window: config.recent_window,
@@ -392,15 +395,16 @@ impl Store for SqliteStore {
         seq: u64,
         tree_size: u64,
     ) -> StoreResult<Option<Vec<Hash>>> {
-        let scope = scope.clone();
+        let (scope, known) = (scope.clone(), self.subtree_roots.clone());
         self.readers
-            .run(move |connection| tree::inclusion(connection, &scope, seq, tree_size))
+            .run(move |connection| tree::inclusion(connection, &known, &scope, seq, tree_size))
             .await
     }
 
     async fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreResult<Vec<Hash>> {
+        let known = self.subtree_roots.clone();
         self.readers
-            .run(move |connection| tree::consistency(connection, old_size, new_size))
+            .run(move |connection| tree::consistency(connection, &known, old_size, new_size))
             .await
     }
 
