@@ -32,7 +32,7 @@ use logvault_store::{
 pub use crate::ceiling::{insert_ceiling, storage_bytes};
 pub use crate::plans::read_plans;
 use crate::pool::ReaderPool;
-pub use crate::search::SEARCH_FILE;
+pub use crate::search::{SEARCH_FILE, search_index_lag};
 use crate::writer::Writer;
 
 /// Name of the database file inside the data directory.

@@ -122,6 +122,10 @@ pub(crate) struct Report {
     pub(crate) batch_latency: Latencies,
     pub(crate) single_latency: Latencies,
     pub(crate) background_events_per_s: f64,
+    /// SQLite: events the text index had not reached when the batched ingest ended.
+    pub(crate) search_lag_after_ingest: u64,
+    /// SQLite: seconds from the end of the batched ingest until the text index caught up.
+    pub(crate) search_caught_up_s: f64,
     /// API reads, by kind and role.
     pub(crate) queries: Vec<QueryFigures>,
     /// Logs-page loads, signed in through the form.
@@ -164,6 +168,8 @@ impl Report {
                 "batch_p99_ms": round(self.batch_latency.percentile(99.0)),
                 "single_event_p50_ms": round(self.single_latency.percentile(50.0)),
                 "single_event_p99_ms": round(self.single_latency.percentile(99.0)),
+                "search_index_lag_after_ingest": self.search_lag_after_ingest,
+                "search_index_caught_up_s": round(self.search_caught_up_s),
             },
             "queries": Value::Object(
                 self.queries.iter().map(|figures| (figures.kind.into(), figures.json())).collect(),
