@@ -39,7 +39,11 @@ fn standalone_check(
         if event.seq <= through_seq {
             trends.count(event.kind, &event.account_id, event.received_at, columns);
         }
-        Ok(index_mismatch(columns, &scanned.index, scanned.search_text_stored))
+        Ok(index_mismatch(
+            columns,
+            &scanned.index,
+            scanned.search_text_stored,
+        ))
     } else {
         Err(())
     };
