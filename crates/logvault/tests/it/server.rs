@@ -27,6 +27,11 @@ pub fn command() -> Command {
 
 /// Runs a CLI command to completion; kills it and fails the test after a minute.
 pub fn cli(args: &[&str]) -> Output {
+    cli_within(args, Duration::from_secs(60))
+}
+
+/// Runs a CLI command to completion; kills it and fails the test after `limit`.
+pub fn cli_within(args: &[&str], limit: Duration) -> Output {
     let child = command()
         .args(args)
         .stdin(Stdio::null())
@@ -39,11 +44,11 @@ pub fn cli(args: &[&str]) -> Output {
     std::thread::spawn(move || {
         let _ = sender.send(child.wait_with_output());
     });
-    match receiver.recv_timeout(Duration::from_secs(60)) {
+    match receiver.recv_timeout(limit) {
         Ok(output) => output.expect("wait for the logvault binary"),
         Err(_) => {
             let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            panic!("logvault {args:?} did not finish within a minute");
+            panic!("logvault {args:?} did not finish within {limit:?}");
         }
     }
 }
