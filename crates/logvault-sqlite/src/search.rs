@@ -74,7 +74,12 @@ pub(crate) fn open_index(database: &Path) -> StoreResult<Connection> {
         .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
         .map_err(backend)?;
     connection
-        .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;")
+        // Readers keep the WAL from being reset for a while under load; once it is, the file
+        // goes back to 64 MiB instead of keeping its largest size (1.8 GB in a 10 M run).
+        .execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; \
+             PRAGMA journal_size_limit = 67108864;",
+        )
         .map_err(backend)?;
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
