@@ -5,9 +5,7 @@
 //! Migration 3 applies the same rule in SQL to ids stored before it.
 
 use rusqlite::types::{FromSql, FromSqlResult, Value, ValueRef};
-
-/// Positions of the hyphens in a canonical UUID.
-const HYPHENS: [usize; 4] = [8, 13, 18, 23];
+use uuid::Uuid;
 
 /// The stored form of `event_id`.
 pub(crate) fn to_sql(event_id: &str) -> Value {
@@ -29,61 +27,27 @@ impl FromSql for StoredId {
 /// The id a stored value stands for.
 fn from_sql(value: ValueRef<'_>) -> FromSqlResult<String> {
     match value {
-        ValueRef::Blob(bytes) if bytes.len() == 16 => Ok(canonical(bytes)),
+        ValueRef::Blob(bytes) => Ok(match Uuid::from_slice(bytes) {
+            Ok(uuid) => uuid.hyphenated().to_string(),
+            // Any other blob is not something logvault wrote: show it as hex so that
+            // `verify` reports the event (its leaf hash cannot match) instead of failing to
+            // read it.
+            Err(_) => hex::encode(bytes),
+        }),
         ValueRef::Text(text) => String::from_utf8(text.to_vec())
             .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e))),
-        // Any other blob is not something logvault wrote: show it as hex so that `verify`
-        // reports the event (its leaf hash cannot match) instead of failing to read it.
-        ValueRef::Blob(bytes) => Ok(hex_lower(bytes)),
         _ => Err(rusqlite::types::FromSqlError::InvalidType),
     }
 }
 
-/// The 16 bytes of `id` if it is a UUID written as 8-4-4-4-12 lower-case hex digits.
+/// The 16 bytes of `id` if it is a UUID written as 8-4-4-4-12 lower-case hex digits, the
+/// only form [`from_sql`] gives back.
 fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
-    let text = id.as_bytes();
-    if text.len() != 36 || HYPHENS.iter().any(|&at| text[at] != b'-') {
-        return None;
-    }
-    let mut digits = text.iter().filter(|&&c| c != b'-');
-    let mut bytes = [0u8; 16];
-    for byte in &mut bytes {
-        let high = lower_hex_value(*digits.next()?)?;
-        let low = lower_hex_value(*digits.next()?)?;
-        *byte = high << 4 | low;
-    }
-    Some(bytes)
-}
-
-fn lower_hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 15)] as char);
-    }
-    text
-}
-
-/// The canonical text of a UUID's 16 bytes.
-fn canonical(bytes: &[u8]) -> String {
-    let digits = hex_lower(bytes);
-    let mut text = String::with_capacity(36);
-    for (at, c) in digits.chars().enumerate() {
-        if matches!(at, 8 | 12 | 16 | 20) {
-            text.push('-');
-        }
-        text.push(c);
-    }
-    text
+    let canonical = id.len() == 36 && !id.bytes().any(|c| c.is_ascii_uppercase());
+    canonical
+        .then(|| Uuid::try_parse(id).ok())
+        .flatten()
+        .map(Uuid::into_bytes)
 }
 
 #[cfg(test)]
