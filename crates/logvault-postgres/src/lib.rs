@@ -12,6 +12,7 @@ mod ceiling;
 mod people;
 mod plans;
 mod read;
+mod retention;
 mod rollup;
 mod schema;
 mod search;
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use logvault_core::account::NewAccount;
 use logvault_core::merkle::Hash;
-use logvault_core::{Account, EventKind, NewEvent, Scope};
+use logvault_core::{Account, EventKind, Micros, NewEvent, Scope, StoredEvent};
 use logvault_store::{
     EventQuery, IngestOutcome, KeyRecord, LogHead, Lookup, Page, ScannedEvent, SessionRecord,
     Store, StoreError, StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
@@ -38,6 +39,9 @@ pub use crate::schema::{MIGRATIONS, migrate};
 pub use crate::sql::scope_settings;
 use crate::writer::Writer;
 use logvault_store::queue::WriteQueue;
+use logvault_store::retention::{
+    PurgeBatch, PurgeRecord, RetentionChange, RetentionState, RetentionWrite,
+};
 
 /// Tunables of the PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -205,6 +209,10 @@ impl Store for PgStore {
         people::end_session(&self.client().await?, token_hash).await
     }
 
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<Option<u64>> {
+        people::set_password(&mut self.client().await?, user_id, password_hash).await
+    }
+
     async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
         self.queue.submit(events).await
     }
@@ -262,6 +270,53 @@ impl Store for PgStore {
 
     async fn trend_snapshot(&self, scope: &Scope) -> StoreResult<logvault_store::TrendSnapshot> {
         rollup::trend_snapshot(&mut self.client().await?, scope).await
+    }
+
+    async fn retention_state(&self) -> StoreResult<RetentionState> {
+        retention::state(&self.client().await?).await
+    }
+
+    async fn change_retention(
+        &self,
+        change: RetentionChange,
+        record: NewEvent,
+    ) -> StoreResult<IngestOutcome> {
+        self.queue
+            .submit_retention(record, RetentionWrite::Change(change))
+            .await
+    }
+
+    async fn expired(
+        &self,
+        account_id: &str,
+        kind: EventKind,
+        cutoff: Micros,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let mut client = self.client().await?;
+        let transaction = sql::begin_scoped(&mut client, &Scope::All).await?;
+        let events = retention::expired(&transaction, account_id, kind, cutoff, limit).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(events)
+    }
+
+    async fn purge(&self, batch: PurgeBatch) -> StoreResult<PurgeRecord> {
+        let outcome = self
+            .queue
+            .submit_retention(batch.record(), RetentionWrite::Purge(batch.clone()))
+            .await?;
+        Ok(PurgeRecord {
+            record_seq: outcome.seq,
+            batch,
+        })
+    }
+
+    async fn purges(&self, scope: &Scope) -> StoreResult<Vec<PurgeRecord>> {
+        let mut client = self.client().await?;
+        let transaction = sql::begin_scoped(&mut client, scope).await?;
+        let purges = retention::purges(&transaction, scope).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(purges)
     }
 
     async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>> {

@@ -145,3 +145,30 @@ pub(crate) async fn end_session(client: &Client, token_hash: &[u8]) -> StoreResu
         .map_err(backend)?;
     Ok(changed == 1)
 }
+
+pub(crate) async fn set_password(
+    client: &mut Client,
+    user_id: &str,
+    password_hash: &str,
+) -> StoreResult<Option<u64>> {
+    let transaction = client.transaction().await.map_err(backend)?;
+    let changed = transaction
+        .execute(
+            "UPDATE users SET password_hash = $2 WHERE user_id = $1",
+            &[&user_id, &password_hash],
+        )
+        .await
+        .map_err(backend)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let ended = transaction
+        .execute(
+            "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL",
+            &[&user_id, &Micros::now().0],
+        )
+        .await
+        .map_err(backend)?;
+    transaction.commit().await.map_err(backend)?;
+    Ok(Some(ended))
+}

@@ -68,6 +68,8 @@ pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql
     };
     let kind = sql.bind(kind_code(query.kind));
     sql.push(&kind);
+    // Purged events (their payload gone, see `crate::retention`) are never listed.
+    sql.push(" AND e.purged_by IS NULL");
     if !per_account {
         sql.scope(scope, "e.account_id");
     }
@@ -151,7 +153,7 @@ pub(crate) fn event_sql(
     ));
     let id = sql.bind(event_id.to_string());
     let kind = sql.bind(kind_code(kind));
-    sql.push(&format!("{id} AND i.kind = {kind}"));
+    sql.push(&format!("{id} AND i.kind = {kind} AND e.purged_by IS NULL"));
     sql.scope(scope, "i.account_id");
     sql.equals("i.account_id", &account_id.map(str::to_string));
     sql.push(" LIMIT 2");
@@ -206,7 +208,7 @@ pub(crate) async fn scan(
 ) -> StoreResult<Vec<ScannedEvent>> {
     let mut sql = Sql::new(&format!(
         "SELECT {EVENT_COLUMNS}, e.action, e.outcome, e.actor_id, e.ip, e.request_id, \
-         e.error_type, e.source, e.version, e.environment, e.search_text \
+         e.error_type, e.source, e.version, e.environment, e.search_text, e.purged_by \
          FROM events e WHERE e.seq > "
     ));
     let after = sql.bind(to_i64(after_seq));
@@ -241,6 +243,7 @@ pub(crate) async fn scan(
                     search_text: get(row, 19)?,
                 },
                 search_text_stored: true,
+                purged_by: get::<Option<i64>>(row, 20)?.and_then(|seq| u64::try_from(seq).ok()),
             })
         })
         .collect()

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_event_trends.sql")),
     (3, include_str!("../migrations/0003_search_pending.sql")),
+    (4, include_str!("../migrations/0004_retention.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations across nodes starting together.

@@ -16,6 +16,7 @@ use std::time::Instant;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{Micros, NewEvent, StoredEvent};
 use logvault_store::queue::{WriteJob, answer, take_batch};
+use logvault_store::retention::RetentionWrite;
 use logvault_store::trends::TrendCounts;
 use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use tokio::sync::mpsc;
@@ -24,7 +25,7 @@ use tokio_postgres::{Client, Statement, Transaction};
 
 use crate::sql::{EVENT_COLUMNS, event_from_row, get, get_u64, kind_code, to_i64};
 use crate::tree::{BLOCK_LEAVES, BLOCK_LEVELS};
-use crate::{backend, schema};
+use crate::{backend, retention, schema};
 
 /// The log head as the writer advances it inside a transaction.
 #[derive(Debug, Clone)]
@@ -209,15 +210,44 @@ impl Writer {
                     continue;
                 }
             };
-            let inserted = if plan.rows.is_empty() {
+            // A retention write and the event recording it happen together or not at all.
+            let savepoint = if job.retention.is_some() {
+                transaction
+                    .batch_execute("SAVEPOINT retention")
+                    .await
+                    .map_err(backend)?;
+                "retention"
+            } else {
+                "job"
+            };
+            let mut inserted = if plan.rows.is_empty() {
                 Ok(())
             } else {
                 plan.insert(&transaction, statements, &job.events).await
             };
+            if let (Ok(()), Some(write)) = (&inserted, &job.retention) {
+                let record_seq = outcomes.last().map_or(0, |outcome| outcome.seq);
+                inserted = match write {
+                    RetentionWrite::Change(change) => {
+                        retention::change(&transaction, change, now).await
+                    }
+                    RetentionWrite::Purge(batch) => {
+                        retention::purge(&transaction, batch, record_seq).await
+                    }
+                };
+                if inserted.is_ok() {
+                    transaction
+                        .batch_execute("RELEASE SAVEPOINT retention")
+                        .await
+                        .map_err(backend)?;
+                }
+            }
             if let Err(error) = inserted {
                 // The database refused this request; undo it alone.
                 transaction
-                    .batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                    .batch_execute(&format!(
+                        "ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}"
+                    ))
                     .await
                     .map_err(backend)?;
                 tracing::warn!(%error, "one request of the batch was refused by PostgreSQL");

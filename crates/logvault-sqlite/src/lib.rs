@@ -9,6 +9,7 @@ mod people;
 mod plans;
 mod pool;
 mod read;
+mod retention;
 mod rollup;
 mod schema;
 mod search;
@@ -21,8 +22,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use logvault_core::account::NewAccount;
 use logvault_core::merkle::Hash;
-use logvault_core::{Account, EventKind, NewEvent, Scope};
+use logvault_core::{Account, EventKind, Micros, NewEvent, Scope, StoredEvent};
 use logvault_store::queue::WriteQueue;
+use logvault_store::retention::{
+    PurgeBatch, PurgeRecord, RetentionChange, RetentionState, RetentionWrite,
+};
 use logvault_store::{
     EventQuery, IngestOutcome, KeyRecord, LogHead, Lookup, Page, ScannedEvent, SessionRecord,
     Store, StoreError, StoreMetrics, StoreResult, StoredCheckpoint, TrendQuery, TrendRow,
@@ -85,6 +89,12 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    fn queue(&self) -> StoreResult<&WriteQueue> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("closed".into()))
+    }
+
     /// Opens (creating if needed) the store in `data_dir`, applying migrations. Refuses to open
     /// if SQLite cannot give WAL mode with `synchronous=FULL`.
     pub fn open(data_dir: &Path, config: SqliteConfig) -> StoreResult<Self> {
@@ -318,12 +328,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<Option<u64>> {
+        let (user_id, password_hash) = (user_id.to_string(), password_hash.to_string());
+        self.with_admin(move |connection| {
+            people::set_password(connection, &user_id, &password_hash)
+        })
+        .await
+    }
+
     async fn ingest(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
-        let queue = self
-            .queue
-            .as_ref()
-            .ok_or_else(|| StoreError::Unavailable("closed".into()))?;
-        queue.submit(events).await
+        self.queue()?.submit(events).await
     }
 
     async fn query(&self, scope: &Scope, query: &EventQuery) -> StoreResult<Page> {
@@ -380,6 +394,51 @@ impl Store for SqliteStore {
         let scope = scope.clone();
         self.readers
             .run(move |connection| rollup::trend_snapshot(connection, &scope))
+            .await
+    }
+
+    async fn retention_state(&self) -> StoreResult<RetentionState> {
+        self.readers.run(retention::state).await
+    }
+
+    async fn change_retention(
+        &self,
+        change: RetentionChange,
+        record: NewEvent,
+    ) -> StoreResult<IngestOutcome> {
+        self.queue()?
+            .submit_retention(record, RetentionWrite::Change(change))
+            .await
+    }
+
+    async fn expired(
+        &self,
+        account_id: &str,
+        kind: EventKind,
+        cutoff: Micros,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let account_id = account_id.to_string();
+        self.readers
+            .run(move |connection| retention::expired(connection, &account_id, kind, cutoff, limit))
+            .await
+    }
+
+    async fn purge(&self, batch: PurgeBatch) -> StoreResult<PurgeRecord> {
+        let outcome = self
+            .queue()?
+            .submit_retention(batch.record(), RetentionWrite::Purge(batch.clone()))
+            .await?;
+        Ok(PurgeRecord {
+            record_seq: outcome.seq,
+            batch,
+        })
+    }
+
+    async fn purges(&self, scope: &Scope) -> StoreResult<Vec<PurgeRecord>> {
+        let scope = scope.clone();
+        self.readers
+            .run(move |connection| retention::purges(connection, &scope))
             .await
     }
 

@@ -138,3 +138,30 @@ pub(crate) fn end_session(connection: &mut Connection, token_hash: &[u8]) -> Sto
         .map_err(backend)?;
     Ok(changed == 1)
 }
+
+pub(crate) fn set_password(
+    connection: &mut Connection,
+    user_id: &str,
+    password_hash: &str,
+) -> StoreResult<Option<u64>> {
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let changed = transaction
+        .execute(
+            "UPDATE users SET password_hash = ?2 WHERE user_id = ?1",
+            params![user_id, password_hash],
+        )
+        .map_err(backend)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let ended = transaction
+        .execute(
+            "UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL",
+            params![user_id, Micros::now().0],
+        )
+        .map_err(backend)?;
+    transaction.commit().map_err(backend)?;
+    Ok(Some(ended as u64))
+}

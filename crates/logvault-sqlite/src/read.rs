@@ -125,13 +125,15 @@ pub(crate) fn query(
     Ok(Page::from_overfetched(events, query.limit))
 }
 
-/// Appends the scope and every filter of `query` but the text and the cursor.
+/// Appends the scope and every filter of `query` but the text and the cursor. Purged events
+/// (their payload gone, see `crate::retention`) are never listed.
 pub(crate) fn filter_clause(
     scope: &Scope,
     query: &EventQuery,
     sql: &mut String,
     values: &mut Vec<Value>,
 ) {
+    sql.push_str(" AND purged_by IS NULL");
     scope_clause(scope, "account_id", sql, values);
     text_filter("account_id", &query.account_id, sql, values);
     if let Some(from) = query.from {
@@ -232,7 +234,8 @@ pub(crate) fn event_sql(
     // The id index for every scope: without the hint SQLite may prefer the per-account
     // index on `kind` for an admin and walk every event of that kind (150 ms at 515 k events).
     let mut sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events INDEXED BY events_event_id WHERE event_id = ? AND kind = ?"
+        "SELECT {EVENT_COLUMNS} FROM events INDEXED BY events_event_id \
+         WHERE event_id = ? AND kind = ? AND purged_by IS NULL"
     );
     let mut values = vec![event_id::to_sql(event_id), Value::Integer(kind_code(kind))];
     scope_clause(scope, "account_id", &mut sql, &mut values);
@@ -295,7 +298,7 @@ pub(crate) fn scan(
 ) -> StoreResult<Vec<ScannedEvent>> {
     let mut sql = format!(
         "SELECT {EVENT_COLUMNS}, action, outcome, actor_id, ip, request_id, error_type, source, \
-         version, environment FROM events WHERE seq > ?"
+         version, environment, purged_by FROM events WHERE seq > ?"
     );
     let mut values = vec![Value::Integer(i64::try_from(after_seq).unwrap_or(i64::MAX))];
     scope_clause(scope, "account_id", &mut sql, &mut values);
@@ -327,6 +330,7 @@ pub(crate) fn scan(
                     search_text: String::new(),
                 },
                 search_text_stored: false,
+                purged_by: row.get(19)?,
             })
         })
         .map_err(backend)?;

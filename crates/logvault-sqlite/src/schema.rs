@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_sign_in_trends.sql"),
     include_str!("../migrations/0003_lean_events.sql"),
+    include_str!("../migrations/0004_retention.sql"),
 ];
 
 /// A read-write connection in WAL mode with `synchronous=FULL`, or an error saying why not.

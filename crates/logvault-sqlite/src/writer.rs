@@ -10,12 +10,13 @@ use logvault_core::event::IndexFields;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{Micros, NewEvent, StoredEvent};
 use logvault_store::queue::{WriteJob, answer, take_batch};
+use logvault_store::retention::RetentionWrite;
 use logvault_store::trends::TrendCounts;
 use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::mpsc;
 
-use crate::event_id;
+use crate::{event_id, retention};
 use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, kind_code};
 
 /// The log head as the writer advances it inside a transaction.
@@ -97,14 +98,16 @@ fn commit(
         let before = head.clone();
         account_seqs.begin_job();
         let mut job_trends = TrendCounts::default();
-        match append(
+        let appended = append(
             &transaction,
             &job.events,
             &mut head,
             &mut account_seqs,
             &mut job_trends,
             now,
-        ) {
+        )
+        .and_then(|outcomes| apply_retention(&transaction, job, &outcomes, now).map(|()| outcomes));
+        match appended {
             Ok(outcomes) => {
                 transaction.execute_batch("RELEASE job")?;
                 trends.merge(job_trends);
@@ -127,6 +130,27 @@ fn commit(
     )?;
     transaction.commit()?;
     Ok(results)
+}
+
+/// Applies the job's retention change or purge, recorded by the event just appended.
+fn apply_retention(
+    transaction: &Transaction<'_>,
+    job: &WriteJob,
+    outcomes: &[IngestOutcome],
+    now: Micros,
+) -> Result<(), JobError> {
+    let Some(write) = &job.retention else {
+        return Ok(());
+    };
+    let record_seq = outcomes.last().map_or(0, |outcome| outcome.seq);
+    let applied = match write {
+        RetentionWrite::Change(change) => retention::change(transaction, change, now),
+        RetentionWrite::Purge(batch) => retention::purge(transaction, batch, record_seq),
+    };
+    applied.map_err(|refused| match refused {
+        retention::Refused::Invalid(message) => JobError::Rejected(StoreError::Invalid(message)),
+        retention::Refused::Database(error) => JobError::Database(error),
+    })
 }
 
 /// The last `account_seq` of every account a transaction touches, read once and written back

@@ -8,6 +8,7 @@ pub mod conformance;
 mod metrics;
 mod query;
 pub mod queue;
+pub mod retention;
 pub mod rules;
 pub mod trends;
 pub mod verify;
@@ -19,6 +20,7 @@ use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, Micros, NewEvent, Permissions, Role, Scope, StoredEvent};
 
 pub use metrics::StoreMetrics;
+use retention::{PurgeBatch, PurgeRecord, RetentionChange, RetentionState};
 pub use query::{
     EventQuery, IpRange, Page, ReadPlan, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery,
     TrendRow,
@@ -196,6 +198,9 @@ pub struct ScannedEvent {
     /// Whether `index.search_text` was read from the row. A backend whose text index lives
     /// outside the row (SQLite's FTS5 file, derived and rebuildable) leaves it empty.
     pub search_text_stored: bool,
+    /// For a purged event, the `seq` of the `retention.purged` event that purged it: its body
+    /// is then `{}` and only the fields the proofs need remain.
+    pub purged_by: Option<u64>,
 }
 
 /// The trend rollup as one commit left it: the log size and the rows of `event_trends`, read
@@ -256,6 +261,10 @@ pub trait Store: Send + Sync {
     async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
     /// Ends a session; `false` if there was no open session with that hash.
     async fn end_session(&self, token_hash: &[u8]) -> StoreResult<bool>;
+    /// Replaces a user's password hash and, in the same transaction, ends every open session
+    /// of theirs, so a changed password signs the person out everywhere. `None` if there is
+    /// no such user; otherwise how many sessions ended.
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<Option<u64>>;
 
     /// Appends one request's events atomically and durably: on `Ok` every event is committed
     /// (or was already, for duplicates); on `Err` nothing of the request was stored.
@@ -287,6 +296,30 @@ pub trait Store: Send + Sync {
     /// The log size and every trend rollup row of an account in `scope`, read in one
     /// snapshot: the input of verifying the rollup.
     async fn trend_snapshot(&self, scope: &Scope) -> StoreResult<TrendSnapshot>;
+    /// Every retention policy set and every hold in force.
+    async fn retention_state(&self) -> StoreResult<RetentionState>;
+    /// Applies `change` and appends `record` (its audit event) in one transaction.
+    async fn change_retention(
+        &self,
+        change: RetentionChange,
+        record: NewEvent,
+    ) -> StoreResult<IngestOutcome>;
+    /// Up to `limit` unpurged events of `account_id` and `kind` received before `cutoff`,
+    /// oldest first: the candidates of the next purge batch (and of its archive).
+    async fn expired(
+        &self,
+        account_id: &str,
+        kind: EventKind,
+        cutoff: Micros,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// Purges `batch` and appends its `retention.purged` event in one transaction. Refused
+    /// (`Invalid`) when the account is under hold or the stored events no longer match the
+    /// batch exactly (count, range, all expired, none purged yet).
+    async fn purge(&self, batch: PurgeBatch) -> StoreResult<PurgeRecord>;
+    /// Every purge of an account in `scope`, by `record_seq`.
+    async fn purges(&self, scope: &Scope) -> StoreResult<Vec<PurgeRecord>>;
+
     /// Stored roots of complete 256-leaf blocks from `from_block` on, in order.
     async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>>;
 

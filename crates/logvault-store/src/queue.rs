@@ -9,12 +9,16 @@ use std::time::Instant;
 use logvault_core::NewEvent;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
+use crate::retention::RetentionWrite;
 use crate::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 
 /// One ingest request waiting for the writer.
 pub struct WriteJob {
     /// The request's events, in order.
     pub events: Vec<NewEvent>,
+    /// A retention change or purge the writer applies after appending `events` (its audit
+    /// event), in the same savepoint: both happen or neither does.
+    pub retention: Option<RetentionWrite>,
     reply: oneshot::Sender<StoreResult<Vec<IngestOutcome>>>,
     /// Held until the job is answered: it is the job's room in the bounded queue.
     _permit: OwnedSemaphorePermit,
@@ -49,6 +53,27 @@ impl WriteQueue {
 
     /// Queues `events` and waits for the writer's answer.
     pub async fn submit(&self, events: Vec<NewEvent>) -> StoreResult<Vec<IngestOutcome>> {
+        self.submit_with(events, None).await
+    }
+
+    /// Queues `record`, the audit event of `write`, and `write` itself; answers the record's
+    /// outcome once both are committed.
+    pub async fn submit_retention(
+        &self,
+        record: NewEvent,
+        write: RetentionWrite,
+    ) -> StoreResult<IngestOutcome> {
+        let mut outcomes = self.submit_with(vec![record], Some(write)).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Backend("the writer answered no outcome".into()))
+    }
+
+    async fn submit_with(
+        &self,
+        events: Vec<NewEvent>,
+        retention: Option<RetentionWrite>,
+    ) -> StoreResult<Vec<IngestOutcome>> {
         let n_events = u32::try_from(events.len().max(1)).unwrap_or(u32::MAX);
         if n_events as usize > self.max_queued_events {
             return Err(StoreError::Overloaded);
@@ -65,6 +90,7 @@ impl WriteQueue {
         self.jobs
             .send(WriteJob {
                 events,
+                retention,
                 reply,
                 _permit: permit,
             })

@@ -30,6 +30,9 @@ DROP TABLE events;
 ALTER TABLE events_v2 RENAME TO events;
 CREATE UNIQUE INDEX events_event_id ON events(event_id, account_id);
 CREATE INDEX events_kind_account ON events(kind, account_id, seq);
+DROP TABLE retention_policies;
+DROP TABLE legal_holds;
+DROP TABLE purges;
 PRAGMA user_version = 2;
 ";
 

@@ -13,9 +13,13 @@ use logvault_core::merkle::Hash;
 use futures_util::{StreamExt, stream};
 use tokio::sync::mpsc;
 
-use self::checks::{Checked, standalone_checks};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use self::checks::{Checked, Purges, check_purged, standalone_checks};
 use self::rollup::DerivedTrends;
 use self::walk::State;
+use crate::retention::PurgeRecord;
 use crate::{ScannedEvent, Store, StoreResult, StoredCheckpoint};
 
 /// Events read per scan request by default.
@@ -67,6 +71,8 @@ pub struct VerifyReport {
     pub signatures_checked: bool,
     /// `None` when everything holds.
     pub divergence: Option<Divergence>,
+    /// The purges the log records (by policy), checked against the purged events.
+    pub purges: Vec<PurgeRecord>,
 }
 
 fn diverge(seq: Option<u64>, field: &str, message: impl Into<String>) -> Option<Divergence> {
@@ -100,6 +106,7 @@ pub async fn verify_log(
         checkpoints: 0,
         signatures_checked: options.public_key.is_some(),
         divergence: None,
+        purges: Vec::new(),
     };
     if trend_snapshot.log_size > head.size {
         report.divergence = diverge(
@@ -152,7 +159,24 @@ pub async fn verify_log(
         return Ok(report);
     }
 
+    // Read after the head, so every purge recorded within it is here; a purge made later is
+    // checked again at the end.
+    let purges: Arc<Purges> = Arc::new(
+        store
+            .purges(&Scope::All)
+            .await?
+            .into_iter()
+            .filter(|purge| purge.record_seq <= head.size)
+            .map(|purge| (purge.record_seq, purge.batch))
+            .collect(),
+    );
     let mut state = State::new(expected);
+    state.partners = store
+        .list_accounts(&Scope::All)
+        .await?
+        .into_iter()
+        .filter_map(|account| account.partner_id.map(|partner| (account.id, partner)))
+        .collect();
     if let Some(divergence) = state.check_expected_roots() {
         report.divergence = Some(divergence);
         return Ok(report);
@@ -182,9 +206,10 @@ pub async fn verify_log(
         .map_or(1, |n| n.get())
         .clamp(1, 8);
     let mut derived = DerivedTrends::new(trend_snapshot.log_size);
+    let checked_purges = purges.clone();
     let checking = async move {
         while let Some(chunk) = read_rx.recv().await {
-            let checked = standalone_checks(chunk, threads, &mut derived).await?;
+            let checked = standalone_checks(chunk, threads, &mut derived, &checked_purges).await?;
             if checked_tx.send(checked).await.is_err() {
                 break;
             }
@@ -251,8 +276,47 @@ pub async fn verify_log(
             message: format!("{} was never reached", e.what),
         })
     }
-    .or_else(|| rollup::compare(&trend_snapshot, derived));
+    .or_else(|| rollup::compare(&trend_snapshot, derived))
+    .or_else(|| purge_counts(&purges, &state.purged));
+    if report.divergence.is_none() && !state.purged_later.is_empty() {
+        let now_stored: Purges = store
+            .purges(&Scope::All)
+            .await?
+            .into_iter()
+            .map(|purge| (purge.record_seq, purge.batch))
+            .collect();
+        report.divergence = state.purged_later.iter().find_map(|(event, record_seq)| {
+            check_purged(event, *record_seq, &now_stored)
+                .and_then(|problem| diverge(Some(event.seq), "retention", problem))
+        });
+    }
+    let mut recorded: Vec<PurgeRecord> = purges
+        .iter()
+        .map(|(record_seq, batch)| PurgeRecord {
+            record_seq: *record_seq,
+            batch: batch.clone(),
+        })
+        .collect();
+    recorded.sort_by_key(|purge| purge.record_seq);
+    report.purges = recorded;
     Ok(report)
+}
+
+/// Every stored purge within the walked log purged exactly the events its record counts.
+fn purge_counts(purges: &Purges, purged: &HashMap<u64, u64>) -> Option<Divergence> {
+    let mut records: Vec<_> = purges.iter().collect();
+    records.sort_by_key(|(record_seq, _)| **record_seq);
+    records.into_iter().find_map(|(record_seq, batch)| {
+        let found = purged.get(record_seq).copied().unwrap_or_default();
+        (found != batch.count).then(|| Divergence {
+            seq: Some(*record_seq),
+            field: "retention".into(),
+            message: format!(
+                "the purge recorded here counts {} events but {found} are purged by it",
+                batch.count
+            ),
+        })
+    })
 }
 
 fn check_stored_checkpoint(

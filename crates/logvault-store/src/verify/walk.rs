@@ -1,13 +1,13 @@
 //! The walk in `seq` order: what no event can be checked for alone — the sequences, time
 //! order, block roots, the recomputed tree and the checkpoints it must reach.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasherDefault;
 
 use logvault_core::Micros;
 use logvault_core::merkle::{Frontier, Hash, completed_subtree_root};
 
-use super::checks::Checked;
+use super::checks::{Checked, PurgedEvent, Retention};
 use super::{Divergence, ExpectedRoot, diverge};
 use crate::trends::FxHasher;
 
@@ -22,6 +22,14 @@ pub(super) struct State {
     pub(super) expected: std::iter::Peekable<std::vec::IntoIter<ExpectedRoot>>,
     pub(super) blocks: VecDeque<(u64, Hash)>,
     pub(super) next_block: u64,
+    /// Each account's partner, for holds placed on a partner.
+    pub(super) partners: HashMap<String, String>,
+    /// Accounts under hold at the current `seq`, replayed from the hold events.
+    holds: HashSet<String>,
+    /// Events purged so far, by the `seq` of their purge record.
+    pub(super) purged: HashMap<u64, u64>,
+    /// Events purged by a purge made after verification started.
+    pub(super) purged_later: Vec<(PurgedEvent, u64)>,
 }
 
 impl State {
@@ -34,6 +42,10 @@ impl State {
             expected: expected.into_iter().peekable(),
             blocks: VecDeque::new(),
             next_block: 0,
+            partners: HashMap::new(),
+            holds: HashSet::new(),
+            purged: HashMap::new(),
+            purged_later: Vec::new(),
         }
     }
 
@@ -75,6 +87,41 @@ impl State {
                 "content",
                 "the stored fields no longer hash to the stored leaf_hash (body, ids, times, nonce or leaf_hash changed)",
             );
+        }
+        if let Some(problem) = &event.retention_problem {
+            return diverge(Some(seq), "retention", problem.clone());
+        }
+        match event.retention {
+            Retention::None => {}
+            Retention::Purged(record_seq) => *self.purged.entry(record_seq).or_default() += 1,
+            Retention::PurgedLater(record_seq) => self.purged_later.push((
+                PurgedEvent {
+                    seq,
+                    account_id: event.account_id.clone(),
+                    kind: event.kind,
+                    received_at: event.received_at,
+                },
+                record_seq,
+            )),
+            Retention::PurgeRecord => {
+                let partner = self.partners.get(&event.account_id);
+                if let Some(held) = std::iter::once(&event.account_id)
+                    .chain(partner)
+                    .find(|id| self.holds.contains(*id))
+                {
+                    return diverge(
+                        Some(seq),
+                        "retention",
+                        format!("events were purged while {held} was under legal hold"),
+                    );
+                }
+            }
+            Retention::Hold(true) => {
+                self.holds.insert(event.account_id.clone());
+            }
+            Retention::Hold(false) => {
+                self.holds.remove(&event.account_id);
+            }
         }
         match event.columns {
             Err(()) => return diverge(Some(seq), "body", "is not a JSON object"),
