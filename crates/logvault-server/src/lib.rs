@@ -3,6 +3,8 @@
 
 mod api;
 mod auth;
+#[doc(hidden)]
+pub mod fuzzing;
 mod metrics;
 mod ops;
 mod problem;

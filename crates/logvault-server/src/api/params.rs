@@ -190,10 +190,13 @@ pub(crate) fn encode_cursor(before_seq: u64) -> String {
 }
 
 /// The inverse of [`encode_cursor`]; `None` for anything this service did not produce.
+/// Only lowercase hex digits: `from_str_radix` alone would also take capitals and a sign.
 pub(crate) fn decode_cursor(cursor: &str) -> Option<u64> {
     cursor
         .strip_prefix('c')
-        .filter(|hex| hex.len() == 16)
+        .filter(|hex| {
+            hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
         .and_then(|hex| u64::from_str_radix(hex, 16).ok())
 }
 
@@ -305,7 +308,18 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         assert_eq!(decode_cursor(&encode_cursor(1234)), Some(1234));
-        for bad in ["", "c", "x00000000000004d2", "c00000000000004dz", "c4d2"] {
+        let bad_cursors = [
+            "",
+            "c",
+            "x00000000000004d2",
+            "c00000000000004dz",
+            "c4d2",
+            // Found by fuzzing: other spellings of a position were accepted.
+            "c1A111111111119c8",
+            "c00000000000004D2",
+            "c+0000000000004d2",
+        ];
+        for bad in bad_cursors {
             assert!(decode_cursor(bad).is_none(), "{bad}");
         }
     }

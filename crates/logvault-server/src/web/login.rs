@@ -29,10 +29,30 @@ use crate::auth::RequestOrigin;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct LoginForm {
+pub(crate) struct LoginForm {
     username: String,
     password: String,
     csrf: String,
+}
+
+impl LoginForm {
+    /// Reads a sign-in form body; a body that is not a form is an empty form.
+    pub(crate) fn parse(body: &[u8]) -> Self {
+        serde_urlencoded::from_bytes(body).unwrap_or_default()
+    }
+
+    /// Whether the form's token is the one in the browser's double-submit cookie.
+    pub(crate) fn double_submitted(&self, headers: &HeaderMap) -> bool {
+        cookie(headers, LOGIN_CSRF_COOKIE)
+            .filter(|token| is_token_shaped(token))
+            .is_some_and(|token| tokens_match(token, &self.csrf))
+    }
+
+    /// The username as looked up and recorded: trimmed, and bounded so a pasted novel cannot
+    /// bloat the audit event.
+    pub(crate) fn username(&self) -> String {
+        self.username.trim().chars().take(128).collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,18 +177,14 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let form: LoginForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let double_submitted = cookie(&headers, LOGIN_CSRF_COOKIE)
-        .filter(|token| is_token_shaped(token))
-        .is_some_and(|token| tokens_match(token, &form.csrf));
-    if !double_submitted {
+    let form = LoginForm::parse(&body);
+    if !form.double_submitted(&headers) {
         return Err(WebError::Forbidden(
             "The sign-in form expired or did not come from this site. Reload it and try again."
                 .into(),
         ));
     }
-    // Bounded so a pasted novel cannot bloat the audit event.
-    let username: String = form.username.trim().chars().take(128).collect();
+    let username = form.username();
     let mut keys = vec![format!("user:{}", username.to_lowercase())];
     if let Some(ip) = &origin.ip {
         keys.push(format!("ip:{ip}"));

@@ -6,8 +6,8 @@
 mod assets;
 mod charts;
 mod error;
-mod filters;
-mod login;
+pub(crate) mod filters;
+pub(crate) mod login;
 mod logs;
 mod overview;
 mod render;
