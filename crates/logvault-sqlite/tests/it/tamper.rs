@@ -385,3 +385,134 @@ async fn verify_catches_every_change_to_the_trend_rollup() {
         }
     }
 }
+
+/// After a purge by policy the log still verifies, and a payload removed any other way — or a
+/// stored purge changed to cover it — is still caught.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_catches_tampering_after_a_purge() {
+    use logvault_store::retention::{RetentionChange, RetentionDefaults, purge_expired};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let purged = root.path().join("purged");
+    let store = SqliteStore::open(&purged, SqliteConfig::default()).expect("open");
+    let new = logvault_core::account::NewAccount {
+        kind: logvault_core::AccountKind::Merchant,
+        partner_id: None,
+        name: "mer_x".into(),
+        id: Some("mer_x".into()),
+    };
+    store.create_account(new).await.expect("account");
+    let old = (0..40)
+        .map(|_| conformance::audit("mer_x", None, json!({"origin": {"ip": "203.0.113.9"}})))
+        .collect();
+    let old = store.ingest(old).await.expect("ingest");
+    let instant = Micros(old[39].received_at.0 + 1);
+    let newer = (0..10)
+        .map(|_| conformance::audit("mer_x", None, json!({})))
+        .collect();
+    store.ingest(newer).await.expect("ingest");
+    let change = RetentionChange::SetPolicy {
+        account_id: "mer_x".into(),
+        kind: logvault_core::EventKind::Audit,
+        policy: Some((0, false)),
+    };
+    let record = change.record("cli:test", "system");
+    store
+        .change_retention(change, record)
+        .await
+        .expect("policy");
+    let defaults = RetentionDefaults {
+        floor_days: 0,
+        ..RetentionDefaults::default()
+    };
+    let run = purge_expired(&store, &defaults, instant, 16, None)
+        .await
+        .expect("purge");
+    // Events 1–40 purged in batches recorded at seq 52 (1–16), 53 (17–32) and 54 (33–40).
+    let records: Vec<_> = run.purges.iter().map(|p| p.record_seq).collect();
+    assert_eq!(records, [52, 53, 54]);
+    drop(store);
+
+    let check = |dir: PathBuf| async move {
+        let store = SqliteStore::open(&dir, SqliteConfig::default()).expect("open");
+        let mut found = Vec::new();
+        for chunk_events in [None, Some(7)] {
+            let options = VerifyOptions {
+                chunk_events,
+                ..VerifyOptions::default()
+            };
+            let report = verify_log(&store, &options, &mut |_, _| {})
+                .await
+                .expect("verify runs");
+            found.push(report.divergence);
+        }
+        assert_eq!(found[0], found[1], "small chunks find the same");
+        found.remove(0)
+    };
+    assert_eq!(check(purged.clone()).await, None, "the purged log verifies");
+
+    let clear = |seq: u64, by: u64| {
+        format!(
+            "UPDATE events SET body = '{{}}', ip = NULL, occurred_at = NULL, purged_by = {by} \
+             WHERE seq = {seq}"
+        )
+    };
+    let cases: Vec<(&str, String, u64, &str)> = vec![
+        (
+            "payload removed outside its purge",
+            clear(45, 52),
+            45,
+            "retention",
+        ),
+        (
+            "payload removed with no purge",
+            clear(45, 9_999),
+            45,
+            "retention",
+        ),
+        (
+            "an unexpired event added to a purge",
+            clear(41, 54),
+            41,
+            "retention",
+        ),
+        (
+            "stored purge deleted",
+            "DELETE FROM purges WHERE record_seq = 53".into(),
+            17,
+            "retention",
+        ),
+        (
+            "purge cutoff moved",
+            "UPDATE purges SET cutoff = cutoff + 1 WHERE record_seq = 52".into(),
+            52,
+            "retention",
+        ),
+        (
+            "purge count changed",
+            "UPDATE purges SET count = 15 WHERE record_seq = 52".into(),
+            52,
+            "retention",
+        ),
+        (
+            "purge undone",
+            "UPDATE events SET purged_by = NULL WHERE seq = 3".into(),
+            3,
+            "content",
+        ),
+        (
+            "purged event deleted",
+            "DELETE FROM events WHERE seq = 5".into(),
+            5,
+            "seq",
+        ),
+    ];
+    for (case, sql, seq, field) in cases {
+        let dir = root.path().join(case.replace(' ', "-"));
+        let sql = format!("DROP TRIGGER purges_no_update; DROP TRIGGER purges_no_delete; {sql}");
+        tampered(&purged, &dir, &sql);
+        let divergence = check(dir).await;
+        let found = divergence.as_ref().map(|d| (d.seq, d.field.as_str()));
+        assert_eq!(found, Some((Some(seq), field)), "{case}: {divergence:?}");
+    }
+}

@@ -253,6 +253,21 @@ pub async fn verify_log(
     }
     read?;
     let derived = checked?;
+    // Events purged by a purge made while this ran, checked against the purges stored now.
+    let late_purge = if state.purged_later.is_empty() {
+        None
+    } else {
+        let now_stored: Purges = store
+            .purges(&Scope::All)
+            .await?
+            .into_iter()
+            .map(|purge| (purge.record_seq, purge.batch))
+            .collect();
+        state.purged_later.iter().find_map(|(event, record_seq)| {
+            check_purged(event, *record_seq, &now_stored)
+                .and_then(|problem| diverge(Some(event.seq), "retention", problem))
+        })
+    };
     report.divergence = if state.frontier.size() != head.size {
         diverge(
             Some(state.frontier.size() + 1),
@@ -276,20 +291,9 @@ pub async fn verify_log(
             message: format!("{} was never reached", e.what),
         })
     }
+    .or(late_purge)
     .or_else(|| rollup::compare(&trend_snapshot, derived))
     .or_else(|| purge_counts(&purges, &state.purged));
-    if report.divergence.is_none() && !state.purged_later.is_empty() {
-        let now_stored: Purges = store
-            .purges(&Scope::All)
-            .await?
-            .into_iter()
-            .map(|purge| (purge.record_seq, purge.batch))
-            .collect();
-        report.divergence = state.purged_later.iter().find_map(|(event, record_seq)| {
-            check_purged(event, *record_seq, &now_stored)
-                .and_then(|problem| diverge(Some(event.seq), "retention", problem))
-        });
-    }
     let mut recorded: Vec<PurgeRecord> = purges
         .iter()
         .map(|(record_seq, batch)| PurgeRecord {
