@@ -5,11 +5,11 @@
 
 use logvault_core::event::IndexFields;
 use logvault_core::{EventKind, Micros, Scope, StoredEvent};
+use logvault_store::StoreResult;
 use logvault_store::retention::{
     PurgeBatch, PurgeRecord, RetentionChange, RetentionState, StoredHold, StoredPolicy,
 };
 use logvault_store::trends::TrendCounts;
-use logvault_store::StoreResult;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction, params, params_from_iter};
 
@@ -163,8 +163,10 @@ pub(crate) fn change(
             )?;
         }
         RetentionChange::LiftHold { account_id } => {
-            let lifted =
-                transaction.execute("DELETE FROM legal_holds WHERE account_id = ?1", [account_id])?;
+            let lifted = transaction.execute(
+                "DELETE FROM legal_holds WHERE account_id = ?1",
+                [account_id],
+            )?;
             if lifted == 0 {
                 return Err(Refused::Invalid(format!(
                     "account {account_id} is not under hold"

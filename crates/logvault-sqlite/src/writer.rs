@@ -16,8 +16,8 @@ use logvault_store::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::mpsc;
 
-use crate::{event_id, retention};
 use crate::read::{BLOCK_LEAVES, BLOCK_LEVELS, kind_code};
+use crate::{event_id, retention};
 
 /// The log head as the writer advances it inside a transaction.
 #[derive(Debug, Clone)]

@@ -20,11 +20,11 @@ use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, Micros, NewEvent, Permissions, Role, Scope, StoredEvent};
 
 pub use metrics::StoreMetrics;
-use retention::{PurgeBatch, PurgeRecord, RetentionChange, RetentionState};
 pub use query::{
     EventQuery, IpRange, Page, ReadPlan, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery,
     TrendRow,
 };
+use retention::{PurgeBatch, PurgeRecord, RetentionChange, RetentionState};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]

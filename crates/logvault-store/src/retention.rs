@@ -402,7 +402,8 @@ pub async fn purge_expired(
                         None => Err("the policy archives, but no archive is configured".into()),
                     };
                     if let Err(why) = archived {
-                        run.refused.push(format!("{} {}: {why}", account.id, kind.as_str()));
+                        run.refused
+                            .push(format!("{} {}: {why}", account.id, kind.as_str()));
                         break;
                     }
                 }
@@ -419,8 +420,11 @@ pub async fn purge_expired(
                 match store.purge(batch).await {
                     Ok(record) => run.purges.push(record),
                     // A hold placed meanwhile, a disabled account: left for a later run.
-                    Err(error @ (StoreError::Invalid(_) | StoreError::AccountNotWritable { .. })) => {
-                        run.refused.push(format!("{} {}: {error}", account.id, kind.as_str()));
+                    Err(
+                        error @ (StoreError::Invalid(_) | StoreError::AccountNotWritable { .. }),
+                    ) => {
+                        run.refused
+                            .push(format!("{} {}: {error}", account.id, kind.as_str()));
                         break;
                     }
                     Err(error) => return Err(error),
@@ -500,9 +504,17 @@ mod tests {
             placed_at: Micros(0),
         });
         let defaults = RetentionDefaults::default();
-        let held = state.effective(&account("mer_1", Some("par_1")), EventKind::Audit, &defaults);
+        let held = state.effective(
+            &account("mer_1", Some("par_1")),
+            EventKind::Audit,
+            &defaults,
+        );
         assert_eq!(held.held_by.as_deref(), Some("par_1"));
-        let free = state.effective(&account("mer_2", Some("par_2")), EventKind::Audit, &defaults);
+        let free = state.effective(
+            &account("mer_2", Some("par_2")),
+            EventKind::Audit,
+            &defaults,
+        );
         assert_eq!(free.held_by, None);
     }
 

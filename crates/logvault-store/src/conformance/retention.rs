@@ -111,7 +111,11 @@ pub(super) async fn retention(store: &dyn Store) {
     assert_eq!(run.purges.len(), 2, "in batches of two");
     assert!(run.held.iter().any(|(id, _, _)| id == "mer_ret3"));
     let mut kept = vec![newer[0].seq];
-    kept.extend(acked.into_iter().map(|outcome| outcome.expect("ingest")[0].seq));
+    kept.extend(
+        acked
+            .into_iter()
+            .map(|outcome| outcome.expect("ingest")[0].seq),
+    );
     kept.sort_unstable();
     kept.reverse();
     assert_eq!(logins(store, "mer_ret1").await, kept);

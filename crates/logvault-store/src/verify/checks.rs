@@ -77,9 +77,8 @@ pub(super) fn check_purged(
         && batch.kind == event.kind
         && (batch.from_seq..=batch.to_seq).contains(&event.seq)
         && event.received_at < batch.cutoff;
-    (!inside).then(|| {
-        format!("the payload was removed outside the purge recorded at seq {record_seq}")
-    })
+    (!inside)
+        .then(|| format!("the payload was removed outside the purge recorded at seq {record_seq}"))
 }
 
 /// A purge record must describe its stored purge exactly, and its policy must allow it.
