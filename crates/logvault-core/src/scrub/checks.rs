@@ -238,9 +238,11 @@ pub fn has_version_context(before: &str) -> bool {
         }
     }
     let trimmed = before.trim_end_matches([' ', '\t', ':', '=', '"', '\'', '(']);
+    // The word starts after the last other character, which may be several bytes long.
     let word_start = trimmed
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     // Only the last segment counts: `sdk_version=` is a version, `client_ip=` is not.
     super::keys::segments(&trimmed[word_start..])
         .last()
@@ -362,6 +364,10 @@ mod tests {
         assert!(has_version_context("Chrome/"));
         assert!(has_version_context("sdk_version="));
         assert!(!has_version_context("connect to "));
+        // Found by fuzzing: a multi-byte character before the word was cut in half.
+        assert!(!has_version_context("\u{fffd}"));
+        assert!(has_version_context("caf\u{e9} version "));
+        assert!(!has_version_context("ver\u{fffd}sion"));
         assert_eq!(
             base64_decode("dXNlcjpwYXNz").as_deref(),
             Some(&b"user:pass"[..])

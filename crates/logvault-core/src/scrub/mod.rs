@@ -145,10 +145,11 @@ fn is_placeholder(text: &str) -> bool {
         })
 }
 
-/// A field named like a version (`version`, `sdk_version`) holding digits and dots.
+/// A field named like a version (`version`, `sdk_version`) holding digits and dots. At least
+/// one dot: `"version": "4111111111111111"` is a card number, whatever its key says.
 fn is_dotted_version(key: &str, value: &Value) -> bool {
     value.as_str().is_some_and(|text| {
-        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
     }) && checks::has_version_context(key)
 }
 

@@ -6,6 +6,7 @@ mod access;
 mod bad_input;
 mod ingest;
 mod ops;
+mod parsers;
 mod reads;
 mod socket;
 mod support;
