@@ -5,6 +5,7 @@ mod api;
 mod auth;
 #[doc(hidden)]
 pub mod fuzzing;
+mod listener;
 mod metrics;
 mod ops;
 mod problem;
@@ -13,7 +14,6 @@ mod viewed;
 mod web;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -28,10 +28,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::Caller;
+pub use listener::{ListenerConfig, TlsAcceptor, TlsError, tls_acceptor};
 pub use metrics::HttpMetrics;
 pub use problem::ApiError;
 pub use rate::RateLimit;
 pub use viewed::ViewRecorder;
+pub use web::{FrameAncestors, SessionLifetimes};
 
 /// Settings of the HTTP layer.
 #[derive(Clone)]
@@ -42,6 +44,14 @@ pub struct ServerConfig {
     pub scrubber: Arc<Scrubber>,
     /// Requests per API key; `None` turns the limit off.
     pub rate_limit: Option<RateLimit>,
+    /// Timeouts, connection cap and TLS of the listener.
+    pub listener: ListenerConfig,
+    /// Who may show the Logs page in a frame.
+    pub frame_ancestors: FrameAncestors,
+    /// How long a session of the Logs page lasts.
+    pub sessions: SessionLifetimes,
+    /// Live tails one person may have open at once.
+    pub max_tails_per_person: usize,
 }
 
 impl ServerConfig {
@@ -51,6 +61,10 @@ impl ServerConfig {
             limits: Limits::default(),
             scrubber: Arc::new(scrubber),
             rate_limit: Some(RateLimit::default()),
+            listener: ListenerConfig::default(),
+            frame_ancestors: FrameAncestors::default(),
+            sessions: SessionLifetimes::default(),
+            max_tails_per_person: 8,
         }
     }
 }
@@ -77,6 +91,8 @@ pub struct AppState {
     pub viewed: ViewRecorder,
     /// Per-key request budgets.
     rate_limiter: Arc<rate::RateLimiter>,
+    /// Live tails open per person.
+    tails: Arc<web::TailSlots>,
 }
 
 impl AppState {
@@ -85,6 +101,7 @@ impl AppState {
         let metrics = Arc::new(HttpMetrics::default());
         AppState {
             rate_limiter: Arc::new(rate::RateLimiter::new(config.rate_limit)),
+            tails: Arc::new(web::TailSlots::new(config.max_tails_per_person)),
             viewed: ViewRecorder::start(store.clone(), metrics.clone()),
             store,
             config: Arc::new(config),
@@ -98,13 +115,14 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(ops::router())
-        .merge(web::router())
+        .merge(web::router(&state))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_rejections,
         ))
+        .layer(middleware::map_response(nosniff))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(
                 "handler panicked".into(),
@@ -112,6 +130,16 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every answer is exactly the type it says (an export or a problem is never sniffed into
+/// HTML); the Logs page adds the rest of its defences in `web`.
+async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 async fn count_rejections(
@@ -126,18 +154,17 @@ async fn count_rejections(
     response
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests
-/// and flushes pending `logs.viewed` events.
+/// Serves `state` on `listener` (with the timeouts, connection cap and TLS of its
+/// [`ListenerConfig`]) until `shutdown` resolves, then finishes in-flight requests and
+/// flushes pending `logs.viewed` events.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let viewed = state.viewed.clone();
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let config = state.config.listener.clone();
+    listener::run(listener, app(state), config, shutdown).await;
     viewed.flush_and_stop().await;
     Ok(())
 }

@@ -70,6 +70,18 @@ pub enum ApiError {
         /// Seconds until a request will be accepted.
         retry_after: u64,
     },
+    /// The server is serving as many connections as it may.
+    #[error("the server is at its connection limit; retry shortly")]
+    TooManyConnections,
+    /// The request body did not arrive within the body timeout.
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(f64),
+    /// This person already has as many live tails open as allowed.
+    #[error("you already have {limit} live tails open; close one and retry")]
+    TooManyTails {
+        /// Live tails allowed per person.
+        limit: usize,
+    },
     /// Something failed inside the service; details are in the service's log only.
     #[error("internal error")]
     Internal(String),
@@ -96,6 +108,11 @@ impl ApiError {
             ApiError::NotCheckpointed => (StatusCode::CONFLICT, "not-checkpointed"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            ApiError::TooManyConnections => {
+                (StatusCode::SERVICE_UNAVAILABLE, "too-many-connections")
+            }
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body-timeout"),
+            ApiError::TooManyTails { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-many-tails"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -148,8 +165,11 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Overloaded => {
+            ApiError::Overloaded | ApiError::TooManyConnections => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyTails { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

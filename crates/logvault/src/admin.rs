@@ -56,6 +56,20 @@ pub(crate) enum UsersCommand {
     Create(CreateUserArgs),
     /// List users (never their password hashes).
     List(StorageOnly),
+    /// Give a person a new password; every session of theirs ends at once.
+    SetPassword(SetPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SetPasswordArgs {
+    /// Sign-in name.
+    #[arg(long)]
+    username: String,
+    /// Read the password from the first line of stdin instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -301,13 +315,7 @@ pub(crate) async fn users(command: UsersCommand) -> anyhow::Result<()> {
     match command {
         UsersCommand::Create(args) => {
             let store = args.storage.open().await?;
-            let (password, generated) = if args.password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                (line.trim_end_matches(['\r', '\n']).to_string(), false)
-            } else {
-                (logvault_core::password::generate_password()?, true)
-            };
+            let (password, generated) = read_or_generate_password(args.password_stdin)?;
             let role = role_of(args.role);
             let record = create_user(
                 store.as_ref(),
@@ -328,8 +336,56 @@ pub(crate) async fn users(command: UsersCommand) -> anyhow::Result<()> {
             let users = store.list_users().await?;
             print(&Value::Array(users.iter().map(user_json).collect()));
         }
+        UsersCommand::SetPassword(args) => {
+            let store = args.storage.open().await?;
+            let (password, generated) = read_or_generate_password(args.password_stdin)?;
+            let (record, n_sessions_ended) =
+                set_password(store.as_ref(), &args.username, &password).await?;
+            let mut output = user_json(&record);
+            output["sessions_ended"] = n_sessions_ended.into();
+            if generated {
+                output["password"] = password.into();
+            }
+            print(&output);
+        }
     }
     Ok(())
+}
+
+/// The first line of stdin, or a generated password (`true`: show it once).
+fn read_or_generate_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((logvault_core::password::generate_password()?, true));
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok((line.trim_end_matches(['\r', '\n']).to_string(), false))
+}
+
+/// Replaces the password of `username`, which ends every session of theirs, and records
+/// `user.password_changed` on their account; returns the user and how many sessions ended.
+pub(crate) async fn set_password(
+    store: &dyn Store,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<(UserRecord, u64)> {
+    anyhow::ensure!(
+        password.chars().count() >= 12,
+        "passwords need at least 12 characters"
+    );
+    let record = store
+        .user_by_name(username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user is named {username:?}"))?;
+    let hash = logvault_core::password::hash_password(password)?;
+    let n_sessions_ended = store
+        .set_password(&record.user_id, &hash)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user is named {username:?}"))?;
+    let metadata = json!({"user_id": record.user_id, "username": record.username,
+        "sessions_ended": n_sessions_ended});
+    record_change(store, &record.account_id, "user.password_changed", metadata).await?;
+    Ok((record, n_sessions_ended))
 }
 
 fn key_json(record: &KeyRecord) -> Value {

@@ -2,19 +2,22 @@
 //! data, and serve HTTP until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use logvault_core::scrub::{ScrubConfig, Scrubber};
 use logvault_core::{Permissions, Role};
-use logvault_server::{AppState, RateLimit, ServerConfig};
+use logvault_server::{
+    AppState, FrameAncestors, ListenerConfig, RateLimit, ServerConfig, SessionLifetimes,
+    tls_acceptor,
+};
 use logvault_store::Store;
 use tokio::net::TcpListener;
 
 use crate::signing::SigningArgs;
 use crate::{LogFormat, StorageArgs, admin, checkpointer, demo, init_logging};
 
-/// A duration given as `5s`, `500ms` or a plain number of seconds.
+/// A duration given as `500ms`, `5s`, `30m`, `12h` or a plain number of seconds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Seconds(std::time::Duration);
 
@@ -25,16 +28,17 @@ impl From<Seconds> for std::time::Duration {
 }
 
 fn parse_seconds(text: &str) -> Result<Seconds, String> {
-    let (number, scale) = match text.strip_suffix("ms") {
-        Some(millis) => (millis, 1e-3),
-        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
-    };
+    let units = [("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(suffix, scale)| Some((text.strip_suffix(suffix)?, *scale)))
+        .unwrap_or((text, 1.0));
     number
         .parse::<f64>()
         .ok()
         .filter(|n| n.is_finite() && *n > 0.0)
         .map(|n| Seconds(std::time::Duration::from_secs_f64(n * scale)))
-        .ok_or_else(|| format!("{text:?} is not a duration like 5s or 500ms"))
+        .ok_or_else(|| format!("{text:?} is not a duration like 500ms, 5s, 30m or 12h"))
 }
 
 #[derive(Debug, Args)]
@@ -60,9 +64,73 @@ pub(crate) struct ServeArgs {
     checkpoint_interval: Seconds,
     #[command(flatten)]
     signing: SigningArgs,
+    #[command(flatten)]
+    retention: crate::retention::RetentionArgs,
+    /// Time between purges of what the retention policies let go.
+    #[arg(long, env = "LOGVAULT_PURGE_INTERVAL", default_value = "3600s", value_parser = parse_seconds)]
+    purge_interval: Seconds,
+    #[command(flatten)]
+    listener: ListenerArgs,
+    #[command(flatten)]
+    page: PageArgs,
     /// Log format on stderr.
     #[arg(long, env = "LOGVAULT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+}
+
+/// The listener's TLS, timeouts and connection cap.
+#[derive(Debug, Args)]
+struct ListenerArgs {
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "LOGVAULT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "LOGVAULT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Time a client has to send a request's head (and finish the TLS handshake).
+    #[arg(long, env = "LOGVAULT_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_seconds)]
+    header_timeout: Seconds,
+    /// Time a client has to send a request's whole body; a late body is answered 408.
+    #[arg(long, env = "LOGVAULT_BODY_TIMEOUT", default_value = "30s", value_parser = parse_seconds)]
+    body_timeout: Seconds,
+    /// Connections served at once; more are answered 503.
+    #[arg(long, env = "LOGVAULT_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+}
+
+impl ListenerArgs {
+    fn config(&self) -> anyhow::Result<ListenerConfig> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => None,
+        };
+        Ok(ListenerConfig {
+            header_timeout: self.header_timeout.into(),
+            body_timeout: self.body_timeout.into(),
+            max_connections: self.max_connections as usize,
+            tls,
+        })
+    }
+}
+
+/// The Logs page's sessions, framing and live tails.
+#[derive(Debug, Args)]
+struct PageArgs {
+    /// Sites that may show the Logs page in a frame: CSP frame-ancestors sources such as
+    /// "'self' https://portal.example.com"; 'none' forbids framing.
+    #[arg(long, env = "LOGVAULT_FRAME_ANCESTORS", default_value = "'none'")]
+    frame_ancestors: FrameAncestors,
+    /// A session with no page request for this long ends.
+    #[arg(long, env = "LOGVAULT_SESSION_IDLE", default_value = "30m", value_parser = parse_seconds)]
+    session_idle: Seconds,
+    /// A session ends this long after sign-in, however active.
+    #[arg(long, env = "LOGVAULT_SESSION_LIFETIME", default_value = "12h", value_parser = parse_seconds)]
+    session_lifetime: Seconds,
+    /// Live tails one person may have open at once; more are answered 429.
+    #[arg(long, env = "LOGVAULT_MAX_TAILS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_tails: u32,
 }
 
 /// File holding the first admin key, written once on an empty data directory.
@@ -83,11 +151,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if first_start {
         create_initial_admin_key(store.as_ref(), &data_dir).await?;
     }
+    // Certificate problems stop the start before anything listens.
+    let listener_config = args.listener.config()?;
+    let scheme = if listener_config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr()?;
-    println!("logvault listening on http://{address}");
+    println!("logvault listening on {scheme}://{address}");
     tracing::info!(%address, data_dir = %data_dir.display(), "serving");
     let signer = std::sync::Arc::new(args.signing.load_or_create(&data_dir)?);
     let (stop_checkpoints, stopped) = tokio::sync::watch::channel(false);
@@ -103,6 +178,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         per_second: f64::from(args.rate_limit),
         burst: 2.0 * f64::from(args.rate_limit),
     });
+    config.listener = listener_config;
+    config.frame_ancestors = args.page.frame_ancestors.clone();
+    config.sessions = SessionLifetimes {
+        idle: args.page.session_idle.into(),
+        absolute: args.page.session_lifetime.into(),
+    };
+    config.max_tails_per_person = args.page.max_tails as usize;
     let state = AppState::new(store, config);
     logvault_server::serve(listener, state, shutdown_signal()).await?;
     let _ = stop_checkpoints.send(true);

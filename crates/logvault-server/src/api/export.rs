@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for Exporter {
                 "exports with a session must start from the Logs page".into(),
             ));
         }
-        crate::web::session::signed_in(&parts.headers, state.store.as_ref())
+        crate::web::session::signed_in(&parts.headers, state)
             .await?
             .map(|signed_in| Exporter(signed_in.principal))
             .ok_or(ApiError::Unauthorized)

@@ -20,8 +20,8 @@ use serde_json::json;
 use super::WebError;
 use super::render::render;
 use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_MICROS, SignedIn, cookie, is_token_shaped, over_tls,
-    set_cookie, signed_in, tokens_match,
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, is_token_shaped, over_tls, set_cookie,
+    signed_in, tokens_match,
 };
 use super::throttle::LoginThrottle;
 use crate::AppState;
@@ -94,7 +94,7 @@ pub(crate) async fn form(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    if signed_in(&headers, state.store.as_ref()).await?.is_some() {
+    if signed_in(&headers, &state).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     login_page(&headers, StatusCode::OK, "", None)
@@ -255,7 +255,7 @@ async fn start_session(
     origin: &RequestOrigin,
 ) -> Result<Response, WebError> {
     let token = new_token().map_err(internal)?;
-    let now = Micros::now();
+    let (lifetimes, now) = (state.config.sessions, Micros::now());
     state
         .store
         .create_session(SessionRecord {
@@ -263,7 +263,7 @@ async fn start_session(
             user_id: user.user_id.clone(),
             csrf_token: new_token().map_err(internal)?,
             created_at: now,
-            expires_at: Micros(now.0 + SESSION_MICROS),
+            expires_at: lifetimes.expiry(now, now),
             ended_at: None,
         })
         .await?;
@@ -272,7 +272,13 @@ async fn start_session(
     let tls = over_tls(headers);
     let mut response = Redirect::to("/").into_response();
     let cookies = [
-        set_cookie(SESSION_COOKIE, &token, "/", SESSION_MICROS / 1_000_000, tls),
+        set_cookie(
+            SESSION_COOKIE,
+            &token,
+            "/",
+            lifetimes.cookie_max_age(now, now),
+            tls,
+        ),
         set_cookie(LOGIN_CSRF_COOKIE, "", "/login", 0, tls),
     ];
     for value in cookies {

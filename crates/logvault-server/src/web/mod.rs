@@ -7,27 +7,30 @@ mod assets;
 mod charts;
 mod error;
 pub(crate) mod filters;
+mod headers;
 pub(crate) mod login;
 mod logs;
 mod overview;
 mod render;
 pub(crate) mod session;
 mod tail;
+mod tail_slots;
 mod throttle;
 mod trends;
 
 use std::sync::Arc;
 
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router, middleware};
 
 use crate::AppState;
 
 pub(crate) use error::WebError;
+pub use headers::FrameAncestors;
+pub use session::SessionLifetimes;
+pub(crate) use tail_slots::TailSlots;
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(overview::page))
         .route("/login", get(login::form).post(login::submit))
@@ -42,34 +45,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/static/app.js", get(assets::js))
         // One throttle per application instance: failures are counted in memory.
         .layer(Extension(Arc::new(throttle::LoginThrottle::default())))
-        .layer(middleware::map_response(security_headers))
-}
-
-/// No inline script or style, no framing, no third-party anything: the pages need nothing
-/// but their own origin, so the policy says exactly that.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-     base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
-
-async fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    let fixed: [(HeaderName, &str); 5] = [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "same-origin"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-    ];
-    for (name, value) in fixed {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    // Pages show logs: keep them out of shared and back-forward caches. Static assets are
-    // versioned by the binary and may be cached briefly.
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::renew,
+        ))
+        .layer(middleware::map_response_with_state(
+            headers::SecurityHeaders::new(&state.config.frame_ancestors),
+            headers::add,
+        ))
 }

@@ -1,7 +1,8 @@
 //! Live tail: `GET /tail/{audit|threat}?…filters` is a Server-Sent Events stream that polls
 //! the store every second, in the reader's scope, for matching events newer than the last
 //! one sent, and sends them as ready-made (escaped) table rows. It stops when the session
-//! ends or expires.
+//! ends or expires (the browser reconnects with the renewed cookie while the person is
+//! active). One person may hold at most `max_tails_per_person` tails at once.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,8 +23,9 @@ use super::filters::Filters;
 use super::logs::{names, row_view, scoped_accounts};
 use super::render::render;
 use super::session::SignedIn;
-use crate::AppState;
+use super::tail_slots::TailSlot;
 use crate::auth::RequestOrigin;
+use crate::{ApiError, AppState};
 
 /// How often the store is asked for new events.
 const POLL: Duration = Duration::from_secs(1);
@@ -45,6 +47,8 @@ struct Tail {
     show_account: bool,
     last_seq: u64,
     first: bool,
+    /// Held for as long as the stream is open.
+    _slot: TailSlot,
 }
 
 pub(crate) async fn stream(
@@ -54,6 +58,10 @@ pub(crate) async fn stream(
     Path(kind): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
+    let Some(slot) = state.tails.take(&signed_in.principal.actor_id) else {
+        let limit = state.tails.per_person();
+        return Ok(ApiError::TooManyTails { limit }.into_response());
+    };
     let chrome = signed_in.chrome(state.store.as_ref(), "tail").await?;
     let Some(kind) = EventKind::parse(&kind) else {
         return Err(WebError::NotFound(Some(Box::new(chrome))));
@@ -97,6 +105,7 @@ pub(crate) async fn stream(
         show_account: accounts.len() > 1,
         last_seq,
         first: true,
+        _slot: slot,
     };
     let events = stream::unfold(tail, |mut tail| async move {
         let event = next_rows(&mut tail).await?;
@@ -116,7 +125,8 @@ async fn next_rows(tail: &mut Tail) -> Option<Event> {
         tail.first = false;
         let live = match tail.state.store.session(&tail.token_hash).await {
             Ok(Some((session, user))) => {
-                session.ended_at.is_none() && session.expires_at > Micros::now() && !user.disabled
+                let lifetimes = tail.state.config.sessions;
+                lifetimes.live(&session, &user, Micros::now())
             }
             _ => false,
         };

@@ -1,10 +1,11 @@
 //! HTTP-level integration tests of logvault's server: the access matrix, bad input, ingest
 //! semantics, reads and the operational endpoints, through `app(state).oneshot(..)` except
-//! `socket`, which needs a real TCP connection.
+//! `socket` and `listener`, which need real TCP connections.
 
 mod access;
 mod bad_input;
 mod ingest;
+mod listener;
 mod ops;
 mod parsers;
 mod reads;

@@ -2,6 +2,8 @@
 //! accounts outside the viewer's scope), sign-in events, CSRF, session expiry and fixation,
 //! and the 404 that looks the same for foreign and missing events.
 
+#[path = "web_defences.rs"]
+mod defences;
 #[path = "web_export.rs"]
 mod export;
 #[path = "web_session.rs"]
