@@ -22,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use logvault_core::scrub::{ScrubConfig, Scrubber};
 use logvault_core::validate::Limits;
+use logvault_store::retention::RetentionDefaults;
 use logvault_store::Store;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub sessions: SessionLifetimes,
     /// Live tails one person may have open at once.
     pub max_tails_per_person: usize,
+    /// Retention defaults, for the policies the API shows and the floor it enforces.
+    pub retention: RetentionDefaults,
 }
 
 impl ServerConfig {
@@ -65,6 +68,7 @@ impl ServerConfig {
             frame_ancestors: FrameAncestors::default(),
             sessions: SessionLifetimes::default(),
             max_tails_per_person: 8,
+            retention: RetentionDefaults::default(),
         }
     }
 }

@@ -82,6 +82,12 @@ pub enum ApiError {
         /// Live tails allowed per person.
         limit: usize,
     },
+    /// A setting that is not allowed (a retention policy below the deployment's floor, say).
+    #[error("{0}")]
+    InvalidSetting(String),
+    /// The store refused the change as things stand (no hold to lift, say).
+    #[error("{0}")]
+    Refused(String),
     /// Something failed inside the service; details are in the service's log only.
     #[error("internal error")]
     Internal(String),
@@ -113,6 +119,8 @@ impl ApiError {
             }
             ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body-timeout"),
             ApiError::TooManyTails { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-many-tails"),
+            ApiError::InvalidSetting(_) => (StatusCode::BAD_REQUEST, "invalid-setting"),
+            ApiError::Refused(_) => (StatusCode::CONFLICT, "refused"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -135,6 +143,7 @@ impl From<StoreError> for ApiError {
                 "event {index}: this key may not write to that account"
             )),
             StoreError::Overloaded => ApiError::Overloaded,
+            StoreError::Invalid(message) => ApiError::Refused(message),
             other => ApiError::Internal(other.to_string()),
         }
     }

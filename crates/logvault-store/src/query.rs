@@ -1,5 +1,6 @@
 //! Query shapes the store answers: filtered event pages and trend buckets.
 
+use logvault_core::event::IndexFields;
 use logvault_core::{EventKind, Micros, StoredEvent};
 
 /// An inclusive range of 16-byte addresses (a single IP or a CIDR block).
@@ -69,6 +70,42 @@ impl EventQuery {
             before_seq: None,
             limit,
         }
+    }
+
+    /// Whether `event` matches every filter but the limit, decided in memory by the rules
+    /// the stores apply (for events read back from an archive file).
+    pub fn matches(&self, event: &StoredEvent) -> bool {
+        let Some(columns) = IndexFields::from_body(event.kind, &event.body) else {
+            return false;
+        };
+        let equal = |filter: &Option<String>, value: &Option<String>| {
+            filter.is_none() || filter.as_deref() == value.as_deref()
+        };
+        event.kind == self.kind
+            && self
+                .account_id
+                .as_deref()
+                .is_none_or(|id| id == event.account_id)
+            && self.from.is_none_or(|from| event.received_at >= from)
+            && self.to.is_none_or(|to| event.received_at < to)
+            && self.before_seq.is_none_or(|before| event.seq < before)
+            && self
+                .text
+                .as_deref()
+                .is_none_or(|text| columns.search_text.contains(&text.to_lowercase()))
+            && equal(&self.action, &columns.action)
+            && equal(&self.outcome, &columns.outcome)
+            && equal(&self.actor_id, &columns.actor_id)
+            && equal(&self.request_id, &columns.request_id)
+            && equal(&self.error_type, &columns.error_type)
+            && equal(&self.source, &columns.source)
+            && equal(&self.version, &columns.version)
+            && equal(&self.environment, &columns.environment)
+            && self.ip.is_none_or(|range| {
+                columns
+                    .ip
+                    .is_some_and(|ip| range.low <= ip && ip <= range.high)
+            })
     }
 }
 

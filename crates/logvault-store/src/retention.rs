@@ -12,7 +12,7 @@ use logvault_core::validate::{Limits, validate_event};
 use logvault_core::{Account, EventKind, Micros, NewEvent, Scope, StoredEvent};
 use serde_json::{Value, json};
 
-use crate::{Store, StoreError, StoreResult};
+use crate::{IngestOutcome, Store, StoreError, StoreResult};
 
 /// The action of the audit event describing one purged batch.
 pub const PURGED_ACTION: &str = "retention.purged";
@@ -341,6 +341,82 @@ pub fn check_days(days: u32, defaults: &RetentionDefaults) -> Result<(), String>
         return Err(format!("{days} days is too long"));
     }
     Ok(())
+}
+
+/// Checks `change` against the deployment's rules (the account exists, no policy below the
+/// floor) and applies it with its audit event, by `actor` (`cli:NAME`, a key or a user id).
+pub async fn apply_change(
+    store: &dyn Store,
+    defaults: &RetentionDefaults,
+    change: RetentionChange,
+    actor: &str,
+    actor_type: &str,
+) -> StoreResult<IngestOutcome> {
+    if let RetentionChange::SetPolicy {
+        policy: Some((days, _)),
+        ..
+    } = &change
+    {
+        check_days(*days, defaults).map_err(StoreError::Invalid)?;
+    }
+    let account = change.account_id().to_string();
+    if store
+        .accounts_in_scope(&Scope::All, std::slice::from_ref(&account))
+        .await?
+        .is_empty()
+    {
+        return Err(StoreError::Invalid(format!(
+            "there is no account {account}"
+        )));
+    }
+    let record = change.record(actor, actor_type);
+    store.change_retention(change, record).await
+}
+
+/// Each account in `scope` with the policy that applies to each kind, its hold and what was
+/// purged from it, as the API and the command line show it.
+pub async fn overview(
+    store: &dyn Store,
+    scope: &Scope,
+    defaults: &RetentionDefaults,
+) -> StoreResult<Vec<Value>> {
+    let state = store.retention_state().await?;
+    let purges = store.purges(scope).await?;
+    let accounts = store.list_accounts(scope).await?;
+    Ok(accounts
+        .iter()
+        .map(|account| {
+            let policy = |kind: EventKind| {
+                let effective = state.effective(account, kind, defaults);
+                let purged: Vec<&PurgeRecord> = purges
+                    .iter()
+                    .filter(|p| p.batch.account_id == account.id && p.batch.kind == kind)
+                    .collect();
+                json!({
+                    "days": effective.days,
+                    "archive": effective.archive,
+                    "source": effective.source.label(),
+                    "held_by": effective.held_by,
+                    "purged_events": purged.iter().map(|p| p.batch.count).sum::<u64>(),
+                    "purged_before": purged.last().map(|p| p.batch.cutoff.to_rfc3339()),
+                    "purged_through_seq": purged.last().map(|p| p.batch.to_seq),
+                })
+            };
+            let hold = state
+                .holds
+                .iter()
+                .find(|hold| hold.account_id == account.id)
+                .map(
+                    |hold| json!({"reason": hold.reason, "placed_at": hold.placed_at.to_rfc3339()}),
+                );
+            json!({
+                "account_id": account.id,
+                "audit": policy(EventKind::Audit),
+                "threat": policy(EventKind::Threat),
+                "hold": hold,
+            })
+        })
+        .collect())
 }
 
 /// Where purged events go first when their policy says to archive them.

@@ -2,9 +2,11 @@
 //! storage backend.
 
 mod admin;
+mod archive;
 mod bench;
 mod checkpointer;
 mod demo;
+mod retention;
 mod rng;
 mod serve;
 mod signing;
@@ -48,6 +50,12 @@ enum Command {
     Users(admin::UsersCommand),
     /// Measure ingest throughput, query latency, memory and storage on this machine.
     Bench(bench::BenchArgs),
+    /// Retention policies, legal holds and purges.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+    /// Check and read archives of purged events.
+    #[command(subcommand)]
+    Archive(archive::ArchiveCommand),
 }
 
 /// Where the data lives; shared by every command that opens the store.
@@ -196,6 +204,8 @@ fn main() -> ExitCode {
             Command::Migrate(args) => migrate(args).await,
             Command::Verify(args) => verify::verify(args).await.and_then(succeeded),
             Command::VerifyProof(args) => verify::verify_proof(args).and_then(succeeded),
+            Command::Retention(command) => retention::retention(command).await,
+            Command::Archive(command) => archive::archive(command).await.and_then(succeeded),
         }
     });
     match result {

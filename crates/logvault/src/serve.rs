@@ -172,6 +172,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.checkpoint_interval.into(),
         stopped,
     );
+    let purging = args
+        .retention
+        .spawn(store.clone(), &args.storage, args.purge_interval.into());
     let scrubber = load_scrubber(args.scrub_config.as_deref())?;
     let mut config = ServerConfig::new(scrubber);
     config.rate_limit = (args.rate_limit > 0).then(|| RateLimit {
@@ -185,8 +188,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         absolute: args.page.session_lifetime.into(),
     };
     config.max_tails_per_person = args.page.max_tails as usize;
+    config.retention = args.retention.defaults();
     let state = AppState::new(store, config);
     logvault_server::serve(listener, state, shutdown_signal()).await?;
+    purging.abort();
     let _ = stop_checkpoints.send(true);
     checkpoints.await?;
     tracing::info!("stopped; every acknowledged event is committed");

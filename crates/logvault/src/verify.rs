@@ -1,14 +1,16 @@
 //! `logvault verify` (recompute the whole log from storage) and `logvault verify-proof`
 //! (check one event against a signed checkpoint offline, with no database).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use logvault_core::StoredEvent;
 use logvault_core::checkpoint::verify_note;
 use logvault_core::merkle::{Hash, verify_inclusion};
+use logvault_core::{Micros, StoredEvent};
+use logvault_store::retention::PurgeRecord;
 use logvault_store::verify::{VerifyOptions, verify_log};
 use serde_json::Value;
 
@@ -75,12 +77,41 @@ pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
                 },
                 report.events as f64 / seconds.max(1e-9),
             );
+            print_purges(&report.purges);
             Ok(true)
         }
         Some(divergence) => {
             println!("FAILED after {} good events: {divergence}", report.events);
             Ok(false)
         }
+    }
+}
+
+/// What retention purged, per account, kind and policy: each purge was checked against the
+/// events it covers and its record in the log.
+fn print_purges(purges: &[PurgeRecord]) {
+    // (account, kind, policy source, days) -> (events, batches, latest cutoff)
+    type Totals<'a> = BTreeMap<(&'a str, &'a str, &'a str, u32), (u64, u64, Micros)>;
+    let mut totals = Totals::new();
+    for purge in purges {
+        let batch = &purge.batch;
+        let key = (
+            batch.account_id.as_str(),
+            batch.kind.as_str(),
+            batch.source.as_str(),
+            batch.days,
+        );
+        let total = totals.entry(key).or_insert((0, 0, batch.cutoff));
+        total.0 += batch.count;
+        total.1 += 1;
+        total.2 = total.2.max(batch.cutoff);
+    }
+    for ((account, kind, source, days), (events, batches, cutoff)) in totals {
+        println!(
+            "purged by policy: {account} {kind}: {events} events received before {} \
+             ({days}-day policy from {source}, {batches} batches)",
+            cutoff.to_rfc3339()
+        );
     }
 }
 

@@ -70,7 +70,10 @@ async fn events_cannot_be_changed_by_the_app_or_the_owner() {
             "UPDATE events SET body = '{}', search_text = '', purged_by = 1 WHERE seq = 1",
             "append-only",
         ),
-        ("UPDATE events SET account_seq = 7 WHERE seq = 1", "permission denied"),
+        (
+            "UPDATE events SET account_seq = 7 WHERE seq = 1",
+            "permission denied",
+        ),
         ("DELETE FROM events", "permission denied"),
         ("TRUNCATE events", "permission denied"),
         (&*format!("DELETE FROM {partition}"), "permission denied"),

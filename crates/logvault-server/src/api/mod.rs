@@ -5,9 +5,10 @@ mod export;
 mod ingest;
 pub(crate) mod params;
 mod proofs;
+mod retention;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, put};
 
 use crate::AppState;
 
@@ -29,4 +30,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/checkpoints/latest", get(proofs::latest_checkpoint))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
+        .route("/v1/retention", get(retention::show))
+        .route(
+            "/v1/retention/{account_id}/hold",
+            put(retention::place_hold).delete(retention::lift_hold),
+        )
+        .route("/v1/retention/{account_id}/{kind}", put(retention::set_policy))
 }

@@ -11,4 +11,5 @@ mod multinode;
 #[path = "../../../logvault-postgres/tests/it/cluster.rs"]
 mod pg_cluster;
 mod privacy;
+mod retention;
 mod server;
