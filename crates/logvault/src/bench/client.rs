@@ -87,6 +87,27 @@ impl Client {
         Ok((parts.status, parts.headers, body))
     }
 
+    /// `GET path` whose body is read as it arrives (a live tail), not collected.
+    pub(crate) async fn open_stream(
+        &mut self,
+        path: &str,
+    ) -> anyhow::Result<(StatusCode, hyper::body::Incoming)> {
+        self.sender.ready().await?;
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::HOST, &self.host);
+        if let Some((name, value)) = &self.credential {
+            request = request.header(name, value);
+        }
+        let response = self
+            .sender
+            .send_request(request.body(Full::new(Bytes::new()))?)
+            .await?;
+        let (parts, body) = response.into_parts();
+        Ok((parts.status, body))
+    }
+
     /// `GET path`, failing unless the answer is 200.
     pub(crate) async fn get_ok(&mut self, path: &str) -> anyhow::Result<Bytes> {
         let (status, body) = self.send(Method::GET, path, None).await?;

@@ -1,7 +1,9 @@
 //! `logvault bench`: one command that measures what users choose a log service for —
 //! durable ingest throughput against the raw SQLite ceiling, the latency of every API read
 //! as each role (admin, partner, merchant) and Logs page render times while ingest
-//! continues, memory, bytes per event, recovery after a crash and verification speed.
+//! continues, memory, bytes per event, recovery after a crash and verification speed; or,
+//! with `--soak DURATION`, whether memory, open files, the WAL and latency stay flat under a
+//! steady load for that long (`soak.rs`).
 
 mod client;
 mod load;
@@ -9,6 +11,7 @@ mod pages;
 mod queries;
 mod report;
 mod server;
+mod soak;
 mod workload;
 
 use std::path::PathBuf;
@@ -63,6 +66,17 @@ pub(crate) struct BenchArgs {
     /// Seed of the workload generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Instead of the benchmark, a soak this long (`90s`, `10m`, `1h`): steady ingest at
+    /// --soak-rate with readers, exports and live tails attached, the server's memory, open
+    /// files, WAL size and latencies sampled every --soak-sample.
+    #[arg(long, value_parser = soak::parse_duration)]
+    soak: Option<Duration>,
+    /// Events per second during a soak.
+    #[arg(long, default_value_t = 1000)]
+    soak_rate: u64,
+    /// How often a soak samples the server.
+    #[arg(long, default_value = "1m", value_parser = soak::parse_duration)]
+    soak_sample: Duration,
 }
 
 fn stage(text: &str) {
@@ -103,6 +117,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         },
     };
     let dir = storage.dir();
+    if let Some(duration) = args.soak {
+        let result = soak::run(&args, &storage, duration).await;
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return result;
+    }
     let result = measure(&args, &storage).await;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);

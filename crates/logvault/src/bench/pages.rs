@@ -64,7 +64,7 @@ fn set_cookie(headers: &header::HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Signs `person` in through the sign-in form; the client then carries the session.
-async fn sign_in(address: SocketAddr, person: &Person) -> anyhow::Result<Client> {
+pub(super) async fn sign_in(address: SocketAddr, person: &Person) -> anyhow::Result<Client> {
     let mut client = Client::anonymous(address).await?;
     let (status, headers, _) = client.exchange(Method::GET, "/login", None).await?;
     anyhow::ensure!(status == StatusCode::OK, "GET /login: {status}");

@@ -46,6 +46,11 @@ impl Latencies {
         self.0.extend(samples);
     }
 
+    /// Adds every sample of `other`.
+    pub(crate) fn merge(&mut self, other: &Latencies) {
+        self.0.extend_from_slice(&other.0);
+    }
+
     /// The `p`-th percentile (nearest rank); 0 when empty.
     pub(crate) fn percentile(&self, p: f64) -> f64 {
         if self.0.is_empty() {
@@ -57,7 +62,8 @@ impl Latencies {
         sorted[rank.clamp(1, sorted.len()) - 1]
     }
 
-    fn json(&self) -> Value {
+    /// `{"p50_ms", "p95_ms", "p99_ms", "samples"}`.
+    pub(crate) fn json(&self) -> Value {
         json!({
             "p50_ms": round(self.percentile(50.0)),
             "p95_ms": round(self.percentile(95.0)),
@@ -321,7 +327,7 @@ impl Report {
 }
 
 /// What the figures were measured on.
-fn machine() -> Value {
+pub(super) fn machine() -> Value {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);

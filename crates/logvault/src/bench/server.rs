@@ -55,6 +55,11 @@ impl ServerProcess {
         Ok(ServerProcess { child, address })
     }
 
+    /// The server's process id, for reading its `/proc` entries.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Peak resident memory of the server so far, in MiB (Linux `VmHWM`).
     pub(crate) fn peak_rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

@@ -1,5 +1,6 @@
 //! `logvault bench` keeps working on both backends: a tiny run end to end, and every figure
-//! the docs quote is present in its JSON.
+//! the docs quote is present in its JSON; a tiny soak samples the server with every load
+//! attached.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -140,4 +141,60 @@ fn tiny_benchmark(extra: &[&str], backend: &str) {
         String::from_utf8_lossy(&output.stderr).contains("bench: ingesting"),
         "progress is shown on stderr"
     );
+}
+
+#[test]
+fn a_tiny_soak_samples_memory_files_wal_and_latency() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("soak.json");
+    let args = [
+        "bench",
+        "--soak",
+        "12s",
+        "--soak-sample",
+        "3s",
+        "--soak-rate",
+        "200",
+        "--batch",
+        "20",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    let output = cli_within(&args, std::time::Duration::from_secs(300));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("--out file")).expect("JSON");
+    let samples = report["samples"].as_array().expect("samples");
+    assert_eq!(samples.len(), 4, "one sample every 3 s for 12 s: {report}");
+    for sample in samples {
+        for pointer in [
+            "/rss_mb",
+            "/fds",
+            "/events",
+            "/ingest/p99_ms",
+            "/reads/p99_ms",
+        ] {
+            let value = sample.pointer(pointer).and_then(Value::as_f64);
+            assert!(value.is_some_and(|v| v > 0.0), "{pointer} in {sample}");
+        }
+        assert!(sample["wal_mb"].as_f64().is_some(), "{sample}");
+    }
+    let summary = &report["summary"];
+    // Every load was attached and nothing failed: the tails received rows, the exports ran.
+    assert!(summary["tail_rows"].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert!(summary["exports"].as_u64().unwrap_or(0) >= 2, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert_eq!(summary["clean_stop"], true, "{summary}");
+    for figure in ["rss_mb", "fds", "wal_mb"] {
+        assert!(
+            summary[figure]["growth_pct"].as_f64().is_some(),
+            "{summary}"
+        );
+    }
+    assert_eq!(report["settings"]["soak_s"], 12);
 }
