@@ -13,3 +13,4 @@ mod pg_cluster;
 mod privacy;
 mod retention;
 mod server;
+mod tls;

@@ -62,9 +62,10 @@ pub struct Server {
     /// Stdout lines printed before the listening line (initial admin key, demo credentials).
     pub startup_lines: Vec<String>,
     child: Option<Child>,
+    https: bool,
 }
 
-const LISTENING: &str = "logvault listening on http://";
+const LISTENING: &str = "logvault listening on ";
 
 impl Server {
     /// Starts `logvault serve --data-dir DIR --listen 127.0.0.1:0` plus `extra` arguments
@@ -110,6 +111,7 @@ impl Server {
         let mut startup_lines = Vec::new();
         let mut server = Server {
             addr: String::new(),
+            https: false,
             data_dir: data_dir.to_path_buf(),
             startup_lines: Vec::new(),
             child: Some(child),
@@ -118,8 +120,13 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(left) {
                 Ok(line) => match line.strip_prefix(LISTENING) {
-                    Some(addr) => {
-                        server.addr = addr.trim().to_string();
+                    Some(url) => {
+                        let url = url.trim();
+                        server.https = url.starts_with("https://");
+                        server.addr = url
+                            .trim_start_matches("https://")
+                            .trim_start_matches("http://")
+                            .to_string();
                         break;
                     }
                     None => startup_lines.push(line),
@@ -144,6 +151,11 @@ impl Server {
         }
         server.startup_lines = startup_lines;
         server
+    }
+
+    /// Whether it serves HTTPS (`--tls-cert`), as its listening line said.
+    pub fn scheme_is_https(&self) -> bool {
+        self.https
     }
 
     /// The process id.
