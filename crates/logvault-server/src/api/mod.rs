@@ -35,5 +35,8 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/retention/{account_id}/hold",
             put(retention::place_hold).delete(retention::lift_hold),
         )
-        .route("/v1/retention/{account_id}/{kind}", put(retention::set_policy))
+        .route(
+            "/v1/retention/{account_id}/{kind}",
+            put(retention::set_policy),
+        )
 }

@@ -99,6 +99,57 @@ fn security_changes(rows: &[TrendRow], period: &[(&'static str, String)]) -> Vec
         .collect()
 }
 
+/// Accounts shown in the retention panel at most.
+const RETENTION_ROWS: usize = 20;
+
+/// Each account's retention (from `retention::overview`) as the panel shows it: how long each
+/// kind is kept and by whose policy, the hold, and what was purged before when.
+fn retention_rows(accounts: &[Value], only: Option<&str>) -> Vec<Value> {
+    let kept = |policy: &Value| {
+        let days = policy["days"].as_u64().unwrap_or_default();
+        match policy["source"].as_str() {
+            Some("default") | None => format!("{days} days (default)"),
+            Some(source) => format!(
+                "{days} days (set on {})",
+                source.trim_start_matches("account:")
+            ),
+        }
+    };
+    let purged = |kind: &str, policy: &Value| {
+        let events = policy["purged_events"].as_u64().unwrap_or_default();
+        let before = policy["purged_before"].as_str().unwrap_or_default();
+        (events > 0).then(|| {
+            format!(
+                "{events} {kind} events received before {}",
+                &before[..before.len().min(10)]
+            )
+        })
+    };
+    accounts
+        .iter()
+        .filter(|account| only.is_none_or(|id| account["account_id"] == id))
+        .take(RETENTION_ROWS)
+        .map(|account| {
+            let purges: Vec<String> = [("audit", &account["audit"]), ("threat", &account["threat"])]
+                .into_iter()
+                .filter_map(|(kind, policy)| purged(kind, policy))
+                .collect();
+            let held_by = account["audit"]["held_by"].as_str();
+            json!({
+                "account_id": account["account_id"],
+                "audit": kept(&account["audit"]),
+                "threat": kept(&account["threat"]),
+                "hold": match (&account["hold"], held_by) {
+                    (Value::Object(hold), _) => format!("held: {}", hold["reason"].as_str().unwrap_or_default()),
+                    (_, Some(partner)) => format!("held through {partner}"),
+                    _ => String::new(),
+                },
+                "purged": if purges.is_empty() { "nothing".to_string() } else { purges.join("; ") },
+            })
+        })
+        .collect()
+}
+
 pub(crate) async fn page(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -152,15 +203,17 @@ pub(crate) async fn page(
     ]
     .map(trend);
     let failures_query = recent_failures(account_id.clone(), from);
-    let (sign_ins, burst_rows, by_action, by_version, by_environment, by_type, failures) = tokio::try_join!(
-        store.trends(&scope, &sign_ins_query),
-        store.trends(&scope, &bursts_query),
-        store.trends(&scope, &action_query),
-        store.trends(&scope, &version_query),
-        store.trends(&scope, &environment_query),
-        store.trends(&scope, &type_query),
-        store.query(&scope, &failures_query),
-    )?;
+    let (sign_ins, burst_rows, by_action, by_version, by_environment, by_type, failures, retention) =
+        tokio::try_join!(
+            store.trends(&scope, &sign_ins_query),
+            store.trends(&scope, &bursts_query),
+            store.trends(&scope, &action_query),
+            store.trends(&scope, &version_query),
+            store.trends(&scope, &environment_query),
+            store.trends(&scope, &type_query),
+            store.query(&scope, &failures_query),
+            logvault_store::retention::overview(store, &scope, &state.config.retention),
+        )?;
     let failures: Vec<Value> = failures
         .events
         .iter()
@@ -247,6 +300,7 @@ pub(crate) async fn page(
         "changes": security_changes(&by_action, &period_pairs),
         "kind": "audit",
         "show_account": accounts.len() > 1,
+        "retention": retention_rows(&retention, account_id.as_deref()),
     });
     Ok(Html(render("overview.html", context)?))
 }
