@@ -37,5 +37,8 @@ async fn the_overview_shows_each_accounts_policy_and_hold() {
     let only = get_with(&world, Some(&cookie), &format!("/?account_id={MER_A2}"))
         .await
         .text();
-    assert!(!only.contains("held: case 7"), "one account chosen, one row");
+    assert!(
+        !only.contains("held: case 7"),
+        "one account chosen, one row"
+    );
 }
