@@ -109,7 +109,7 @@ fn dummy_hash() -> &'static str {
 
 /// Why a sign-in failed, as recorded in the audit event's `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     UnknownUser,
     BadPassword,
     Disabled,
@@ -128,7 +128,7 @@ impl Failure {
 }
 
 /// Writes one audit event about a person's session and waits for the store's ack.
-async fn record(
+pub(super) async fn record(
     state: &AppState,
     account_id: &str,
     action: &str,
@@ -164,7 +164,7 @@ async fn record(
 }
 
 /// Checks the password off the async threads (argon2id is deliberately slow).
-async fn password_matches(password: String, phc: String) -> Result<bool, WebError> {
+pub(super) async fn password_matches(password: String, phc: String) -> Result<bool, WebError> {
     tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
         .map_err(internal)

@@ -11,6 +11,7 @@ mod headers;
 pub(crate) mod login;
 mod logs;
 mod overview;
+mod password;
 mod render;
 pub(crate) mod session;
 mod tail;
@@ -35,6 +36,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/", get(overview::page))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/password", get(password::form).post(password::change))
         .route("/audit", get(logs::list_audit))
         .route("/threat", get(logs::list_threat))
         .route("/audit/{id}", get(logs::detail_audit))

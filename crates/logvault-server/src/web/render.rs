@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::WebError;
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
+    ("password.html", include_str!("templates/password.html")),
     ("error.html", include_str!("templates/error.html")),
     ("overview.html", include_str!("templates/overview.html")),
     ("logs.html", include_str!("templates/logs.html")),

@@ -373,3 +373,102 @@ async fn live_tails_are_capped_per_person() {
     assert_eq!(open_tail(&world, &pat).await.status(), 200);
     drop(second);
 }
+
+#[tokio::test]
+async fn changing_ones_password_on_the_page_ends_every_session() {
+    let world = world_with_people().await;
+    let laptop = sign_in(&world, "pat-partner").await;
+    let phone = sign_in(&world, "pat-partner").await;
+    let page = get_with(&world, Some(&laptop), "/password").await;
+    page.assert_status(200);
+    let csrf = csrf_field(&page.text());
+    let new = "a brand new passphrase";
+    let form = |csrf: &str, current: &str, new: &str, confirm: &str| {
+        format!(
+            "csrf={csrf}&current={}&new={}&confirm={}",
+            crate::support::encode(current),
+            crate::support::encode(new),
+            crate::support::encode(confirm)
+        )
+    };
+    let refused = [
+        (
+            form("", PASSWORD, new, new),
+            403,
+            "did not come from your session",
+        ),
+        (
+            form(&csrf, "wrong", new, new),
+            400,
+            "current password is wrong",
+        ),
+        (
+            form(&csrf, PASSWORD, "short", "short"),
+            400,
+            "at least 12 characters",
+        ),
+        (
+            form(&csrf, PASSWORD, new, "another passphrase"),
+            400,
+            "differ",
+        ),
+    ];
+    for (body, status, message) in refused {
+        let reply = post_form(&world, Some(&laptop), "/password", &body).await;
+        reply.assert_status(status);
+        assert!(
+            reply.text().contains(message),
+            "{message}: {}",
+            reply.text()
+        );
+    }
+    // Nothing changed: both sessions live, the old password still works.
+    get_with(&world, Some(&phone), "/").await.assert_status(200);
+
+    let changed = post_form(
+        &world,
+        Some(&laptop),
+        "/password",
+        &form(&csrf, PASSWORD, new, new),
+    )
+    .await;
+    changed.assert_status(303);
+    assert_eq!(location(&changed), "/login");
+    assert_eq!(
+        cookie_value(&changed, "logvault_session").as_deref(),
+        Some("")
+    );
+    for cookie in [&laptop, &phone] {
+        get_with(&world, Some(cookie), "/").await.assert_status(303);
+    }
+    assert!(
+        attempt(&world, "pat-partner", PASSWORD)
+            .await
+            .text()
+            .contains("Wrong username or password.")
+    );
+    attempt(&world, "pat-partner", new).await.assert_status(303);
+    let events = world
+        .stored_matching(
+            EventKind::Audit,
+            crate::support::PAR_A,
+            Some("user.password_changed"),
+        )
+        .await;
+    let outcomes: Vec<String> = events
+        .iter()
+        .map(|event| {
+            let body: serde_json::Value = serde_json::from_str(&event.body).expect("json");
+            format!(
+                "{} {}",
+                body["outcome"].as_str().unwrap_or(""),
+                body["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["success ", "failure bad_password"],
+        "newest first"
+    );
+}
