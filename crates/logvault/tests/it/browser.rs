@@ -5,6 +5,8 @@
 
 #[path = "browser_support.rs"]
 mod browser_support;
+#[path = "browser_defences.rs"]
+mod defences;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
