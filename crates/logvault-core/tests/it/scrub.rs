@@ -64,10 +64,12 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 /// Inputs the fuzzer found, each once a panic: `(what, text)`.
-const FOUND_BY_FUZZING: [(&str, &str); 3] = [
-    // A multi-byte character before a dotted quad cut a word in half (checks.rs).
+const FOUND_BY_FUZZING: [(&str, &str); 4] = [
+    // A multi-byte character before a dotted quad cut a word in half (checks.rs)...
     ("text", "order ORD-123456 ve\u{fffd}sion 1.2.3.4"),
     ("text", "\u{e9}1.2.3.4"),
+    // ... as in any message whose last word before an address ends in one.
+    ("text", "\u{e9}chec de connexion \u{e0} 203.0.113.7"),
     // The same through a metadata key named like a version word.
     (
         "json",
