@@ -167,8 +167,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let viewed = state.viewed.clone();
-    let config = state.config.listener.clone();
-    listener::run(listener, app(state), config, shutdown).await;
+    let (config, metrics) = (state.config.listener.clone(), state.metrics.clone());
+    listener::run(listener, app(state), config, metrics, shutdown).await;
     viewed.flush_and_stop().await;
     Ok(())
 }

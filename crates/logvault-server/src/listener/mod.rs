@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,7 +30,7 @@ use tower::ServiceExt;
 pub use tls::{TlsError, tls_acceptor};
 pub use tokio_rustls::TlsAcceptor;
 
-use crate::ApiError;
+use crate::{ApiError, HttpMetrics};
 
 /// Connections over the cap that are still answered 503 at once; past this many they are
 /// simply closed, so a flood cannot make the refusals themselves a resource.
@@ -75,11 +75,13 @@ impl std::fmt::Debug for ListenerConfig {
 }
 
 /// Accepts connections on `listener` and serves `router` on them until `shutdown`
-/// resolves, then lets open connections finish (for at most [`DRAIN_FOR`]).
+/// resolves, then lets open connections finish (for at most [`DRAIN_FOR`]). What the
+/// listener itself refuses is counted in `metrics` like the application's problems.
 pub(crate) async fn run(
     listener: TcpListener,
     router: Router,
     config: ListenerConfig,
+    metrics: Arc<HttpMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let config = Arc::new(config);
@@ -103,13 +105,17 @@ pub(crate) async fn run(
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             config: config.clone(),
+            metrics: metrics.clone(),
             peer,
         };
         if let Ok(permit) = connections.clone().try_acquire_owned() {
             let (router, watcher) = (router.clone(), graceful.watcher());
             tokio::spawn(connection.serve(stream, router, watcher, permit));
-        } else if let Ok(permit) = refusals.clone().try_acquire_owned() {
-            tokio::spawn(connection.refuse(stream, permit));
+        } else {
+            metrics.reject(TOO_MANY_CONNECTIONS);
+            if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(connection.refuse(stream, permit));
+            }
         }
     }
     drop(listener);
@@ -124,8 +130,14 @@ pub(crate) async fn run(
 /// One accepted connection.
 struct Connection {
     config: Arc<ListenerConfig>,
+    metrics: Arc<HttpMetrics>,
     peer: SocketAddr,
 }
+
+/// The problem slugs of what the listener refuses, as `/metrics` counts them.
+const TOO_MANY_CONNECTIONS: &str = "too-many-connections";
+const HEADER_TIMEOUT: &str = "header-timeout";
+const BODY_TIMEOUT: &str = "body-timeout";
 
 impl Connection {
     fn http1(&self) -> http1::Builder {
@@ -145,9 +157,13 @@ impl Connection {
         _permit: OwnedSemaphorePermit,
     ) {
         let tls = self.config.tls.is_some();
-        let (config, peer) = (self.config.clone(), self.peer);
+        let (config, metrics, peer) = (self.config.clone(), self.metrics.clone(), self.peer);
+        let n_requests = Arc::new(AtomicUsize::new(0));
+        let counted = n_requests.clone();
         let service = service_fn(move |request: Request<Incoming>| {
-            handle(router.clone(), config.clone(), peer, tls, request)
+            counted.fetch_add(1, Ordering::Relaxed);
+            let connection = (config.clone(), metrics.clone(), peer, tls);
+            handle(router.clone(), connection, request)
         });
         let builder = self.http1();
         let served = match self.handshake(stream).await {
@@ -162,6 +178,11 @@ impl Connection {
             None => return,
         };
         if let Err(error) = served {
+            // A connection that never completed a request head is a slow or silent client;
+            // one that times out after its requests is an idle keep-alive, closed as usual.
+            if error.is_timeout() && n_requests.load(Ordering::Relaxed) == 0 {
+                self.metrics.reject(HEADER_TIMEOUT);
+            }
             tracing::debug!(%error, peer = %self.peer, "connection ended");
         }
     }
@@ -218,6 +239,7 @@ impl Connection {
                 None
             }
             Err(_) => {
+                self.metrics.reject(HEADER_TIMEOUT);
                 tracing::debug!(peer = %self.peer, "TLS handshake timed out");
                 None
             }
@@ -238,9 +260,7 @@ const REFUSAL_LIFETIME: Duration = Duration::from_secs(5);
 /// deadline, and a 408 instead of whatever the handler made of a body that came too late.
 async fn handle(
     router: Router,
-    config: Arc<ListenerConfig>,
-    peer: SocketAddr,
-    tls: bool,
+    (config, metrics, peer, tls): (Arc<ListenerConfig>, Arc<HttpMetrics>, SocketAddr, bool),
     request: Request<Incoming>,
 ) -> Result<Response, Infallible> {
     let (mut parts, body) = request.into_parts();
@@ -259,6 +279,7 @@ async fn handle(
     if !expired.load(Ordering::Relaxed) {
         return Ok(response);
     }
+    metrics.reject(BODY_TIMEOUT);
     let mut response = ApiError::BodyTimeout(config.body_timeout.as_secs_f64()).into_response();
     response
         .headers_mut()

@@ -96,6 +96,19 @@ async fn trickled<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     outcome
 }
 
+/// How many refusals of `reason` `/metrics` reports.
+async fn rejected(world: &World, reason: &str) -> u64 {
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .expect("request");
+    let text = world.send_request(request).await.text();
+    let prefix = format!("logvault_requests_rejected_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |count| count.trim().parse().expect("a count"))
+}
+
 #[track_caller]
 fn assert_closed_at(elapsed: Duration, deadline: Duration, what: &str) {
     assert!(
@@ -108,7 +121,7 @@ const SLOW_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Padding
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_head_that_trickles_in_is_cut_off() {
-    let (_world, addr) = serve(listener_config(64, None)).await;
+    let (world, addr) = serve(listener_config(64, None)).await;
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (answer, elapsed) = trickled(stream, SLOW_HEAD).await;
     assert_closed_at(elapsed, HEADER_TIMEOUT, "slow head");
@@ -116,11 +129,12 @@ async fn a_request_head_that_trickles_in_is_cut_off() {
         !answer.contains("200 OK"),
         "the slow request was served: {answer}"
     );
+    assert_eq!(rejected(&world, "header-timeout").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_are_closed() {
-    let (_world, addr) = serve(listener_config(64, None)).await;
+    let (world, addr) = serve(listener_config(64, None)).await;
     // Never sends anything.
     let started = Instant::now();
     let mut silent = TcpStream::connect(addr).await.expect("connect");
@@ -134,6 +148,8 @@ async fn idle_connections_are_closed() {
     let (answer, elapsed) = read_until_closed(&mut kept, Instant::now()).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_closed_at(elapsed, HEADER_TIMEOUT, "idle keep-alive connection");
+    // The silent client is a refusal; closing an idle keep-alive connection is not.
+    assert_eq!(rejected(&world, "header-timeout").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,6 +167,7 @@ async fn a_body_that_trickles_in_gets_408_and_the_connection_closes() {
     let (answer, elapsed) = trickled(stream, body).await;
     assert_closed_at(elapsed, BODY_TIMEOUT, "slow body");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(rejected(&world, "body-timeout").await, 1);
     assert!(
         answer.contains("application/problem+json")
             && answer.contains("urn:logvault:problem:body-timeout"),
@@ -162,7 +179,7 @@ async fn a_body_that_trickles_in_gets_408_and_the_connection_closes() {
 async fn connections_over_the_cap_are_answered_503() {
     let mut listener = listener_config(2, None);
     listener.header_timeout = Duration::from_secs(20);
-    let (_world, addr) = serve(listener).await;
+    let (world, addr) = serve(listener).await;
     let held = [
         TcpStream::connect(addr).await.expect("connect"),
         TcpStream::connect(addr).await.expect("connect"),
@@ -186,6 +203,7 @@ async fn connections_over_the_cap_are_answered_503() {
         answer.contains("urn:logvault:problem:too-many-connections"),
         "{answer}"
     );
+    assert_eq!(rejected(&world, "too-many-connections").await, 1);
     drop(held);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut fourth = TcpStream::connect(addr).await.expect("connect");
