@@ -1,14 +1,17 @@
 //! The browser-side defences every page and asset carries: a Content-Security-Policy that
 //! allows only the service's own origin (no inline script or style), `nosniff`, a referrer
-//! policy that keeps filter URLs inside the site, and framing allowed only to the ancestors
-//! the deployment names (none by default).
+//! policy that keeps filter URLs inside the site, framing allowed only to the ancestors the
+//! deployment names (none by default), and over TLS, Strict-Transport-Security.
 
 use std::str::FromStr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
 use axum::response::Response;
+
+use super::session::over_tls;
 
 /// Who may show the Logs page in a frame: CSP `frame-ancestors` sources, `'none'` unless
 /// the deployment says otherwise (`--frame-ancestors "'self' https://portal.example.com"`).
@@ -89,13 +92,26 @@ impl SecurityHeaders {
     }
 }
 
+/// A year: once a browser has seen the page over HTTPS, it never tries plain HTTP for it
+/// again (not `includeSubDomains`: other services of the domain are not ours to decide).
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
 pub(crate) async fn add(
     State(headers): State<Arc<SecurityHeaders>>,
-    mut response: Response,
+    request: Request,
+    next: Next,
 ) -> Response {
+    let tls = over_tls(request.headers());
+    let mut response = next.run(request).await;
     let map = response.headers_mut();
     for (name, value) in &headers.fixed {
         map.insert(name.clone(), value.clone());
+    }
+    if tls {
+        map.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
     }
     // Pages show logs: keep them out of shared and back-forward caches. Static assets are
     // versioned by the binary and may be cached briefly.

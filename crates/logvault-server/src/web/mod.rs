@@ -51,7 +51,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             session::renew,
         ))
-        .layer(middleware::map_response_with_state(
+        .layer(middleware::from_fn_with_state(
             headers::SecurityHeaders::new(&state.config.frame_ancestors),
             headers::add,
         ))

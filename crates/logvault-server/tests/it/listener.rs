@@ -263,12 +263,12 @@ async fn tls_connect(
         .expect("TLS handshake")
 }
 
-/// `GET uri` over HTTPS with hyper's client; status and `Set-Cookie` values.
+/// `GET uri` over HTTPS with hyper's client; status and headers.
 async fn https_get(
     certificate: &Certificate,
     addr: SocketAddr,
     uri: &str,
-) -> (StatusCode, Vec<String>) {
+) -> (StatusCode, axum::http::HeaderMap) {
     let stream = tls_connect(certificate, addr).await;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -280,13 +280,7 @@ async fn https_get(
         .body(Body::empty())
         .expect("request");
     let response = sender.send_request(request).await.expect("response");
-    let cookies = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok().map(str::to_string))
-        .collect();
-    (response.status(), cookies)
+    (response.status(), response.headers().clone())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -297,8 +291,19 @@ async fn https_serves_with_secure_cookies_and_keeps_the_deadlines() {
 
     let (status, _) = https_get(&certificate, addr, "/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, cookies) = https_get(&certificate, addr, "/login").await;
+    let (status, headers) = https_get(&certificate, addr, "/login").await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .map(|v| v.as_bytes()),
+        Some(&b"max-age=31536000"[..])
+    );
+    let cookies: Vec<&str> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
     assert!(!cookies.is_empty());
     for cookie in &cookies {
         for attribute in ["; Secure", "; HttpOnly", "; SameSite=Lax"] {

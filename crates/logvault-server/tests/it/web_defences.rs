@@ -82,6 +82,11 @@ async fn every_page_and_asset_carries_the_browser_defences() {
             "{page}"
         );
         assert_eq!(header_of(&reply, "x-frame-options"), "DENY", "{page}");
+        assert_eq!(
+            header_of(&reply, "strict-transport-security"),
+            "",
+            "{page}: plain HTTP"
+        );
         if page.starts_with("/static/") {
             continue;
         }
