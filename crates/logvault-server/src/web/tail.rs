@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
@@ -57,6 +58,7 @@ pub(crate) async fn stream(
     origin: RequestOrigin,
     Path(kind): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let Some(slot) = state.tails.take(&signed_in.principal.actor_id) else {
         let limit = state.tails.per_person();
@@ -76,7 +78,13 @@ pub(crate) async fn stream(
     let query = filters
         .to_query(kind, Micros::now(), MAX_ROWS)
         .map_err(bad)?;
-    let last_seq = match params.after {
+    // A browser reconnecting (the stream ends whenever its session token is renewed or
+    // ended) says which rows it has, so it gets only what came since.
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    let last_seq = match resumed.or(params.after) {
         Some(after) => after,
         None => {
             let newest = EventQuery {

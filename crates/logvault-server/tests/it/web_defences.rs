@@ -477,3 +477,53 @@ async fn changing_ones_password_on_the_page_ends_every_session() {
         "newest first"
     );
 }
+
+#[tokio::test]
+async fn a_reconnecting_tail_resumes_after_its_last_event() {
+    let world = world_with_people().await;
+    let cookie = sign_in(&world, "mo-merchant").await;
+    for id in ["resume-old", "resume-new"] {
+        world
+            .ingest(
+                Who::MerchantA1,
+                EventKind::Audit,
+                json!({"id": id, "action": "tail.resume", "outcome": "success",
+                    "actor": {"id": "usr_r", "type": "user"}}),
+            )
+            .await;
+    }
+    let old = world
+        .stored_matching(
+            EventKind::Audit,
+            crate::support::MER_A1,
+            Some("tail.resume"),
+        )
+        .await
+        .into_iter()
+        .find(|event| event.event_id == "resume-old")
+        .expect("stored");
+    // The page asked for everything from the start; the browser already has `resume-old`.
+    let request = Request::builder()
+        .uri("/tail/audit?after=0&action=tail.resume")
+        .header(header::COOKIE, &cookie)
+        .header("last-event-id", old.seq.to_string())
+        .body(Body::empty())
+        .expect("request");
+    let response = world.app.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), 200);
+    let mut stream = response.into_body().into_data_stream();
+    let mut rows = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !rows.contains("resume-new") {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("rows in time");
+        rows.push_str(&String::from_utf8_lossy(
+            &chunk.expect("open stream").expect("chunk"),
+        ));
+    }
+    assert!(
+        !rows.contains("resume-old"),
+        "resent a row the browser had: {rows}"
+    );
+}
