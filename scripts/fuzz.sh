@@ -6,6 +6,7 @@
 #
 #   scripts/fuzz.sh [TARGET|all] [EXECUTIONS]    default: all 10000000
 #   FUZZ_MAX_SECONDS=900 scripts/fuzz.sh …       also stop each target after that long
+#   FUZZ_RESUME=1 scripts/fuzz.sh TARGET N       go on from fuzz/out/TARGET up to N in all
 #   scripts/fuzz.sh seeds                        rewrite fuzz/corpus/ from fuzz/src/seeds.rs
 #   scripts/fuzz.sh replay [TARGET|all]          run every corpus and finding once, no fuzzing
 #
@@ -50,21 +51,25 @@ echo "| target | executions | exec/s | edges found / total | map density | crash
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for target in "${selected[@]}"; do
     out=out/$target
-    rm -rf "$out"
+    input=corpus/$target
+    if [[ -n ${FUZZ_RESUME:-} && -d $out/default ]]; then
+        # AFL++ carries the executions and run time of the earlier run over.
+        input=-
+    else
+        rm -rf "$out"
+    fi
     mkdir -p out
     # -E stops after about that many executions; -t 1000: an input taking over a second is a hang.
     limits=(-E "$executions")
     [[ -n ${FUZZ_MAX_SECONDS:-} ]] && limits+=(-V "$FUZZ_MAX_SECONDS")
-    nice -n 19 cargo afl fuzz -i corpus/"$target" -o "$out" "${limits[@]}" -t 1000 \
-        target/release/"$target" >"out/$target.log" 2>&1 || {
+    nice -n 19 cargo afl fuzz -i "$input" -o "$out" "${limits[@]}" -t 1000 \
+        target/release/"$target" >>"out/$target.log" 2>&1 || {
         echo "afl-fuzz failed on $target, see fuzz/out/$target.log" >&2
         exit 1
     }
     stats=$out/default/fuzzer_stats
     stat() { awk -F' *: *' -v key="$1" '$1 == key { print $2 }' "$stats"; }
-    start=$(stat start_time)
-    last=$(stat last_update)
-    seconds=$((last - start))
+    seconds=$(stat run_time)
     executed=$(stat execs_done)
     echo "| $target | $executed | $((executed / (seconds > 0 ? seconds : 1))) |" \
         "$(stat edges_found) / $(stat total_edges) | $(stat bitmap_cvg) |" \
