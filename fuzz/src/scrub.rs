@@ -53,7 +53,7 @@ pub fn run(data: &[u8]) {
 }
 
 /// Text comes back unchanged exactly when nothing was redacted, and what the scrubber leaves
-/// holds no card number it would itself detect.
+/// holds no card number its card detector finds.
 fn text_properties(scrubber: &Scrubber, text: &str) {
     let mut redactions = Redactions::default();
     let scrubbed = scrubber.scrub_text(text, &mut redactions);
@@ -64,11 +64,9 @@ fn text_properties(scrubber: &Scrubber, text: &str) {
         }
         Cow::Owned(_) => assert!(!redactions.is_empty(), "text changed without a redaction"),
     }
-    let mut again = Redactions::default();
-    let _ = scrubber.scrub_text(&scrubbed, &mut again);
-    assert_eq!(
-        again.count("card"),
-        0,
-        "a card number survived: {scrubbed:?}"
+    let cards = scrubber.card_numbers(&scrubbed);
+    assert!(
+        cards.is_empty(),
+        "a card number survived: {scrubbed:?} at {cards:?}"
     );
 }

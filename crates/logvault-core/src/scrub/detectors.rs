@@ -139,7 +139,11 @@ impl Detector {
                 Rule::AuthScheme => auth_scheme(text, &caps),
                 Rule::CvvPin => cvv_pin(text, &caps),
                 Rule::KeyValue => key_value(text, &caps, keys),
-                Rule::Card => card(text, whole.start, whole.end),
+                // A run of digit groups may hold several cards, or one after a stray number.
+                Rule::Card => {
+                    hits.extend(cards(text, whole.start, whole.end));
+                    continue;
+                }
                 Rule::Iban => iban(text, whole.start, whole.end),
                 Rule::Ssn => ssn(text, &caps),
                 Rule::Email => email(text, &caps),
@@ -330,14 +334,16 @@ pub fn is_card_text(text: &str) -> bool {
         && checks::is_card(&digits)
 }
 
-/// Tries every run of separator-delimited groups, longest first, so `order 12 4111 1111 1111
-/// 1111` still finds the card after a stray number.
-fn card<'a>(text: &str, start: usize, end: usize) -> Option<Hit<'a>> {
+/// The cards in one whole run of digit groups: every stretch of whole groups of 12-19 digits
+/// is tried and the longest are kept, then the longest of the rest that do not overlap them,
+/// so `order 123456 4111 1111 1111 1111` still finds the card after a stray number and two
+/// cards in a row are two cards.
+fn cards<'a>(text: &str, start: usize, end: usize) -> Vec<Hit<'a>> {
     if matches!(byte_before(text, start), Some(b'.' | b'+' | b',')) {
-        return None;
+        return Vec::new();
     }
     if continues_with_dot_digit(text, end) {
-        return None;
+        return Vec::new();
     }
     let candidate = &text[start..end];
     let mut groups: Vec<(usize, usize)> = Vec::new();
@@ -349,12 +355,15 @@ fn card<'a>(text: &str, start: usize, end: usize) -> Option<Hit<'a>> {
         }
     }
     groups.push((group_start, candidate.len()));
-    let mut best: Option<(usize, usize)> = None;
+    let mut found: Vec<(usize, usize)> = Vec::new();
     for first in 0..groups.len() {
         for last in first..groups.len() {
             let (from, to) = (groups[first].0, groups[last].1);
             let part = &candidate[from..to];
             let n_digits = part.bytes().filter(u8::is_ascii_digit).count();
+            if n_digits > 19 {
+                break;
+            }
             let short_group = groups[first..=last].iter().any(|(a, b)| b - a < 3);
             let separators: Vec<u8> = part.bytes().filter(|b| !b.is_ascii_digit()).collect();
             let mixed = separators.windows(2).any(|w| w[0] != w[1]);
@@ -368,19 +377,27 @@ fn card<'a>(text: &str, start: usize, end: usize) -> Option<Hit<'a>> {
                 && !cut_before
                 && !cut_after
                 && is_card_text(part)
-                && best.is_none_or(|(a, b)| to - from > b - a)
             {
-                best = Some((from, to));
+                found.push((from, to));
             }
         }
     }
-    let (from, to) = best?;
-    Some(Hit {
-        start: start + from,
-        end: start + to,
-        kind: "card",
-        card: true,
-    })
+    // Longest first; among equals, the earliest.
+    found.sort_by_key(|&(from, to)| (std::cmp::Reverse(to - from), from));
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    for (from, to) in found {
+        if kept.iter().all(|&(a, b)| to <= a || b <= from) {
+            kept.push((from, to));
+        }
+    }
+    kept.into_iter()
+        .map(|(from, to)| Hit {
+            start: start + from,
+            end: start + to,
+            kind: "card",
+            card: true,
+        })
+        .collect()
 }
 
 fn iban<'a>(text: &str, start: usize, end: usize) -> Option<Hit<'a>> {

@@ -42,7 +42,8 @@ pub const BUILTIN_AFTER_CUSTOM: &[(Rule, &str)] = &[
         Rule::AuthScheme,
         r"(?i)\b(bearer|basic)[ \t]+([0-9A-Za-z._~+/\-]+=*)",
     ),
-    (Rule::Card, r"\b[0-9](?:[ \-]?[0-9]){11,18}\b"),
+    // A whole run of digit groups: the cards in it are picked out in `detectors::cards`.
+    (Rule::Card, r"\b[0-9](?:[ \-]?[0-9]){11,}\b"),
     (
         Rule::Iban,
         r"(?i)\b[a-z]{2}[0-9]{2}(?:[ ]?[0-9a-z]){11,30}\b",

@@ -54,6 +54,11 @@ fn prose() -> impl Strategy<Value = String> {
     "([a-zA-Z]{1,8} ){0,6}"
 }
 
+/// Prose with numbers in it: order numbers, amounts, codes.
+fn prose_with_numbers() -> impl Strategy<Value = String> {
+    "([a-zA-Z]{1,8} |[0-9]{1,6} |[0-9]{3}-[0-9]{2}-[0-9]{4} ){0,6}"
+}
+
 /// Any text, weighted towards the characters the detectors look at.
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -76,6 +81,42 @@ const FOUND_BY_FUZZING: [(&str, &str); 4] = [
         "{\"\u{fffd}ard\":\"1.2.3\",\"car\u{fffd}\":\"4.5\"}",
     ),
 ];
+
+/// Card numbers the fuzzer found surviving the scrubber, `(text, the card's digits)`: after a
+/// stray number or an SSN in the same run of digit groups, and next to another card.
+const CARDS_FOUND_BY_FUZZING: [(&str, &str); 6] = [
+    ("order 123456 4242 4242 4242 4242", "4242424242424242"),
+    ("ssn 123-45-6789 4242 4242 4242 4242", "4242424242424242"),
+    ("[ssn] 123-45-6242 22 4242 424242424242", "4242424242424242"),
+    ("ref 12345 67890 4242 4242 4242 4242", "4242424242424242"),
+    ("1234 5678 4242 4242 4242 4242", "4242424242424242"),
+    (
+        "4242 4242 4242 4242 4111 1111 1111 1111",
+        "4111111111111111",
+    ),
+];
+
+#[test]
+fn cards_found_by_fuzzing_are_scrubbed() {
+    let glued = ScrubConfig {
+        extra_rules: vec![("order_ref".into(), "ORD-[0-9]{6}".into())],
+        ..ScrubConfig::default()
+    };
+    let glued = Scrubber::new(&glued).expect("a valid config");
+    // A card glued to a token a custom rule removes is found once that token is gone.
+    let cases = CARDS_FOUND_BY_FUZZING
+        .iter()
+        .map(|&(text, digits)| (scrubber(), text, digits))
+        .chain([(glued, "ORD-1234564111-1111-1111-1111", "4111111111111111")]);
+    for (scrubber, text, digits) in cases {
+        let mut redactions = Redactions::default();
+        let scrubbed = scrubber.scrub_text(text, &mut redactions);
+        let kept_digits: String = scrubbed.chars().filter(char::is_ascii_digit).collect();
+        assert!(!kept_digits.contains(digits), "{text:?} -> {scrubbed:?}");
+        assert!(redactions.count("card") >= 1, "{text:?} -> {scrubbed:?}");
+        assert!(scrubber.card_numbers(&scrubbed).is_empty(), "{scrubbed:?}");
+    }
+}
 
 #[test]
 fn inputs_found_by_fuzzing_are_scrubbed() {
@@ -104,7 +145,7 @@ proptest! {
 
     #[test]
     fn a_card_number_in_prose_never_comes_out(
-        before in prose(),
+        before in prop_oneof![prose(), prose_with_numbers()],
         (digits, written) in written_card(),
         after in prose(),
     ) {
@@ -114,7 +155,7 @@ proptest! {
         prop_assert!(!scrubbed.contains(&written), "{:?}", scrubbed);
         let kept_digits: String = scrubbed.chars().filter(char::is_ascii_digit).collect();
         prop_assert!(!kept_digits.contains(&digits), "{:?}", scrubbed);
-        prop_assert_eq!(redactions.count("card"), 1);
+        prop_assert!(redactions.count("card") >= 1);
     }
 
     #[test]
@@ -154,8 +195,6 @@ proptest! {
             }
             Cow::Owned(_) => prop_assert!(!redactions.is_empty()),
         }
-        let mut again = Redactions::default();
-        let _ = scrubber.scrub_text(&scrubbed, &mut again);
-        prop_assert_eq!(again.count("card"), 0, "{:?}", scrubbed);
+        prop_assert!(scrubber.card_numbers(&scrubbed).is_empty(), "{:?}", scrubbed);
     }
 }
