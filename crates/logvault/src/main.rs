@@ -5,6 +5,7 @@ mod admin;
 mod archive;
 mod bench;
 mod checkpointer;
+mod config;
 mod demo;
 mod retention;
 mod rng;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use logvault_postgres::{PgConfig, PgStore};
 use logvault_sqlite::{SqliteConfig, SqliteStore};
 use logvault_store::Store;
@@ -27,10 +28,10 @@ use logvault_store::Store;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    config: config::ConfigArg,
 }
 
-// Parsed once per process: the size of the largest variant costs nothing worth a Box.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service.
@@ -185,7 +186,15 @@ fn succeeded(ok: bool) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut command = Cli::command();
+    command.build();
+    let cli = match config::apply(&command, std::env::args_os().collect()) {
+        Ok(args) => Cli::parse_from(args),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

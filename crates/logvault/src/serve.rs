@@ -65,7 +65,7 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     signing: SigningArgs,
     #[command(flatten)]
-    retention: crate::retention::RetentionArgs,
+    retention: Box<crate::retention::RetentionArgs>,
     /// Time between purges of what the retention policies let go.
     #[arg(long, env = "LOGVAULT_PURGE_INTERVAL", default_value = "3600s", value_parser = parse_seconds)]
     purge_interval: Seconds,

@@ -8,6 +8,7 @@
 mod client;
 mod load;
 mod pages;
+mod purge;
 mod queries;
 mod report;
 mod server;
@@ -77,6 +78,10 @@ pub(crate) struct BenchArgs {
     /// How often a soak samples the server.
     #[arg(long, default_value = "1m", value_parser = soak::parse_duration)]
     soak_sample: Duration,
+    /// Instead of the benchmark, purge this many expired events while ingest runs at
+    /// --background-rate, against the same ingest without a purge (`purge.rs`).
+    #[arg(long)]
+    purge: Option<usize>,
 }
 
 fn stage(text: &str) {
@@ -119,6 +124,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = storage.dir();
     if let Some(duration) = args.soak {
         let result = soak::run(&args, &storage, duration).await;
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return result;
+    }
+    if let Some(n) = args.purge {
+        let result = purge::run(&args, &storage, n).await;
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -355,6 +367,12 @@ fn scrub_throughput(rng: &mut Rng) -> (f64, f64) {
 
 /// Creates the tenancy and the keys, then closes the store so the server can take over.
 async fn setup(store: &dyn Store) -> anyhow::Result<Keys> {
+    create_accounts(store).await?;
+    create_keys(store).await
+}
+
+/// The workload's partners and merchants, in a store that must hold no events yet.
+async fn create_accounts(store: &dyn Store) -> anyhow::Result<()> {
     anyhow::ensure!(
         store.log_size().await? == 0,
         "the store already holds events; bench needs a fresh one"
@@ -374,6 +392,11 @@ async fn setup(store: &dyn Store) -> anyhow::Result<Keys> {
             })
             .await?;
     }
+    Ok(())
+}
+
+/// The benchmark's keys and people (their creation is recorded as audit events).
+async fn create_keys(store: &dyn Store) -> anyhow::Result<Keys> {
     let permissions = Permissions::parse("ingest,read").map_err(anyhow::Error::msg)?;
     let (_, admin) =
         create_key(store, Role::Admin, None, permissions, Some("bench".into())).await?;

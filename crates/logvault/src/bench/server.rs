@@ -29,9 +29,22 @@ pub(crate) fn command(exe: &Path, subcommand: &str, storage: &StorageArgs) -> Co
 impl ServerProcess {
     /// Starts `exe serve` on `storage` and waits until it listens.
     pub(crate) fn start(exe: &Path, storage: &StorageArgs) -> anyhow::Result<Self> {
+        Self::start_with_env(exe, storage, &[])
+    }
+
+    /// [`ServerProcess::start`] with extra `LOGVAULT_*` settings in its environment.
+    pub(crate) fn start_with_env(
+        exe: &Path,
+        storage: &StorageArgs,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut child = command(exe, "serve", storage)
+            .envs(env.iter().copied())
             // The benchmark drives one key as hard as it can: no per-key limit.
             .args(["--listen", "127.0.0.1:0", "--rate-limit", "0"])
+            // Its people keep one session for the whole run, however long, so no page or
+            // live tail is sent back to sign in halfway.
+            .args(["--session-idle", "24h", "--session-lifetime", "24h"])
             .env("LOGVAULT_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -62,18 +62,18 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// What the load tasks measured since the last sample.
 #[derive(Debug, Default)]
-struct Interval {
-    ingest: Latencies,
+pub(super) struct Interval {
+    pub(super) ingest: Latencies,
     reads: Latencies,
     exports: Latencies,
-    events: u64,
+    pub(super) events: u64,
     tail_rows: u64,
-    errors: u64,
+    pub(super) errors: u64,
 }
 
-type Shared = Arc<Mutex<Interval>>;
+pub(super) type Shared = Arc<Mutex<Interval>>;
 
-fn with<T>(shared: &Shared, update: impl FnOnce(&mut Interval) -> T) -> T {
+pub(super) fn with<T>(shared: &Shared, update: impl FnOnce(&mut Interval) -> T) -> T {
     update(&mut shared.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
@@ -350,7 +350,7 @@ fn wal_mb(dir: &Path) -> f64 {
 
 /// Ingests at `rate` events per second until `stop`, timing each request; a failed request
 /// is counted and the connection opened again.
-async fn ingest(
+pub(super) async fn ingest(
     address: SocketAddr,
     key: String,
     pool: Vec<(EventKind, Bytes)>,

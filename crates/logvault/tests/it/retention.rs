@@ -254,3 +254,65 @@ fn policies_holds_purge_and_archive_through_the_api_and_the_cli() {
         "{verified}"
     );
 }
+
+/// `--config FILE` (or `LOGVAULT_CONFIG`) sets deployment defaults; an environment variable
+/// overrides the file and a flag overrides both; a setting no command knows is refused.
+#[test]
+fn a_config_file_sets_defaults_that_variables_and_flags_override() {
+    let (temp, data_dir) = temp_data_dir();
+    let config = temp.path().join("logvault.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[retention]\nthreat_days = 45\n",
+            dir(&data_dir)
+        ),
+    )
+    .expect("write config");
+    let config_arg = config.to_str().expect("UTF-8");
+    run_ok(&[
+        "accounts", "create", "--kind", "merchant", "--name", "M", "--id", "mer_c", "--config",
+        config_arg,
+    ]);
+    let threat_days = |env: Option<&str>, extra: &[&str]| -> Value {
+        let mut command = crate::server::command();
+        command
+            .args(["retention", "show", "--account", "mer_c"])
+            .args(extra);
+        command.env("LOGVAULT_CONFIG", config_arg);
+        if let Some(days) = env {
+            command.env("LOGVAULT_RETENTION_THREAT_DAYS", days);
+        }
+        let output = command.output().expect("run");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let shown: Value = serde_json::from_slice(&output.stdout).expect("json");
+        shown[0]["threat"]["days"].clone()
+    };
+    assert_eq!(
+        threat_days(None, &[]),
+        45,
+        "from the file, which also named the data directory"
+    );
+    assert_eq!(
+        threat_days(Some("50"), &[]),
+        50,
+        "the variable beats the file"
+    );
+    assert_eq!(
+        threat_days(Some("50"), &["--retention-threat-days", "60"]),
+        60,
+        "the flag beats both"
+    );
+
+    std::fs::write(&config, "[retention]\nthreat_dayz = 45\n").expect("write config");
+    let output = cli(&["retention", "show", "--config", config_arg]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("no setting retention_threat_dayz"),
+        "{stderr}"
+    );
+}
