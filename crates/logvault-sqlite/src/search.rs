@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS search_head (
     indexed_upto INTEGER NOT NULL
 ) STRICT;
 INSERT OR IGNORE INTO search_head (id, indexed_upto) VALUES (1, 0);
+-- The last purge (its record's seq) whose events' text has been taken out of the index.
+CREATE TABLE IF NOT EXISTS search_forgotten (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    purged_upto INTEGER NOT NULL
+) STRICT;
+INSERT OR IGNORE INTO search_forgotten (id, purged_upto) VALUES (1, 0);
 -- Merge segments sixteen at a time instead of four: each entry is rewritten about half as
 -- often (the index wrote 9 times its own size with four, 5 times with sixteen), at the cost
 -- of a few more segments for a search to look into.
@@ -125,7 +131,10 @@ pub(crate) fn run_indexer(
         tracing::warn!(%error, "cannot check the search index against the log");
     }
     loop {
-        let wait = match index_batch(&log, &mut index) {
+        let done = index_batch(&log, &mut index).and_then(|indexed| {
+            forget_purged(&log, &mut index).map(|forgotten| indexed + forgotten)
+        });
+        let wait = match done {
             Ok(0) => INDEX_POLL,
             Ok(_) => Duration::ZERO,
             Err(error) => {
@@ -201,6 +210,61 @@ fn index_batch(log: &Connection, index: &mut Connection) -> rusqlite::Result<usi
     transaction.execute("UPDATE search_head SET indexed_upto = ?1", [last])?;
     transaction.commit()?;
     Ok(texts.len())
+}
+
+/// Purges recorded at once at most.
+const FORGET_BATCH: i64 = 64;
+
+/// Takes the text of purged events out of the index, purge by purge: a purge removes the
+/// payload from the log, so its words must not stay behind in the index. Events the index has
+/// not reached yet are indexed from their purged (empty) body, so only those up to
+/// `indexed_upto` are removed. How many entries it removed (at least one per purge seen).
+fn forget_purged(log: &Connection, index: &mut Connection) -> rusqlite::Result<usize> {
+    let (done, indexed): (i64, i64) = index.query_row(
+        "SELECT purged_upto, indexed_upto FROM search_forgotten, search_head",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let purges = log
+        .prepare_cached(
+            "SELECT record_seq, kind, account_id, from_seq, to_seq FROM purges \
+             WHERE record_seq > ?1 ORDER BY record_seq LIMIT ?2",
+        )?
+        .query_map(params![done, FORGET_BATCH], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let Some(&(last, ..)) = purges.last() else {
+        return Ok(0);
+    };
+    let mut seqs = Vec::new();
+    let mut in_range = log.prepare_cached(
+        "SELECT seq FROM events INDEXED BY events_kind_account \
+         WHERE kind = ?1 AND account_id = ?2 AND seq BETWEEN ?3 AND ?4",
+    )?;
+    for (_, kind, account, from, to) in &purges {
+        let rows = in_range.query_map(params![kind, account, from, to.min(&indexed)], |row| {
+            row.get::<_, i64>(0)
+        })?;
+        for seq in rows {
+            seqs.push(seq?);
+        }
+    }
+    let transaction = index.transaction()?;
+    let mut delete = transaction.prepare_cached("DELETE FROM search WHERE rowid = ?1")?;
+    for seq in &seqs {
+        delete.execute([seq])?;
+    }
+    drop(delete);
+    transaction.execute("UPDATE search_forgotten SET purged_upto = ?1", [last])?;
+    transaction.commit()?;
+    Ok(seqs.len() + purges.len())
 }
 
 /// Events of the log in `dir` (a data directory) that the text index has not reached yet.

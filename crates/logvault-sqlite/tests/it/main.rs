@@ -43,6 +43,64 @@ async fn text_search_through_the_index_agrees_with_a_full_scan() {
     conformance::search::check(&store, &fixture).await;
 }
 
+/// A purge takes the purged events' text out of the index too, not only out of the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purge_leaves_no_text_in_the_search_index() {
+    use logvault_store::retention::{
+        RetentionChange, RetentionDefaults, apply_change, purge_expired,
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path(), SqliteConfig::default()).expect("open");
+    let needle = json!({"metadata": {"note": "needle-purged-xyz"}});
+    let old: Vec<_> = (0..3)
+        .map(|_| conformance::audit("platform", None, needle.clone()))
+        .collect();
+    let old = store.ingest(old).await.expect("ingest");
+    store.wait_for_search_index().await.expect("index");
+    let instant = Micros(old[2].received_at.0 + 1);
+    store
+        .ingest(vec![conformance::audit("platform", None, needle.clone())])
+        .await
+        .expect("ingest");
+    let defaults = RetentionDefaults {
+        floor_days: 0,
+        ..RetentionDefaults::default()
+    };
+    let policy = RetentionChange::SetPolicy {
+        account_id: "platform".into(),
+        kind: logvault_core::EventKind::Audit,
+        policy: Some((0, false)),
+    };
+    apply_change(&store, &defaults, policy, "cli:test", "system")
+        .await
+        .expect("policy");
+    let run = purge_expired(&store, &defaults, instant, 100, None)
+        .await
+        .expect("purge");
+    assert_eq!(run.events(), 3);
+    let index =
+        rusqlite::Connection::open(dir.path().join(logvault_sqlite::SEARCH_FILE)).expect("index");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let entries: i64 = index
+            .query_row(
+                "SELECT count(*) FROM search WHERE search MATCH 'xyz'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("match");
+        if entries == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{entries} entries left; only the newer event's expected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn triggers_refuse_update_and_delete() {
     let dir = tempfile::tempdir().expect("tempdir");
