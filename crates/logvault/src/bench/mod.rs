@@ -82,6 +82,9 @@ pub(crate) struct BenchArgs {
     /// --background-rate, against the same ingest without a purge (`purge.rs`).
     #[arg(long)]
     purge: Option<usize>,
+    /// Seconds of ingest without a purge that `--purge` compares against.
+    #[arg(long, default_value_t = 30)]
+    purge_baseline: u64,
 }
 
 fn stage(text: &str) {

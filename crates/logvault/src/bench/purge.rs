@@ -1,7 +1,8 @@
 //! `logvault bench --purge N`: what a retention purge costs the ingest running beside it.
 //! N events received 500–600 days ago are seeded (every one expired under the default
 //! policies), then ingest runs at `--background-rate` twice, each time on a fresh start of the
-//! server: once with retention kept off (policies far longer than the seeded age), once with
+//! server: once for `--purge-baseline` seconds with retention kept off (policies far longer
+//! than the seeded age), once with
 //! the defaults and the purge task starting a second in, for as long as the purge takes. The
 //! report gives ingest latency in both, their ratio, and the purge rate.
 
@@ -21,8 +22,6 @@ use super::{BenchArgs, stage};
 use crate::StorageArgs;
 use crate::rng::Rng;
 
-/// How long ingest runs with retention off, for the baseline.
-const BASELINE: Duration = Duration::from_secs(30);
 /// The longest the purge may take before the benchmark gives up.
 const PURGE_LIMIT: Duration = Duration::from_secs(3600);
 
@@ -77,9 +76,10 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
 
     let exe = std::env::current_exe()?;
     let rate = args.background_rate;
+    let baseline_for = Duration::from_secs(args.purge_baseline.max(1));
     stage(&format!(
         "ingest at {rate} events/s for {} s, retention off",
-        BASELINE.as_secs()
+        baseline_for.as_secs()
     ));
     let off = [
         ("LOGVAULT_RETENTION_AUDIT_DAYS", "100000"),
@@ -87,7 +87,7 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
     ];
     let server = ServerProcess::start_with_env(&exe, storage, &off)?;
     let baseline = ingest_while(&server, &keys.admin, &pool, rate, async {
-        tokio::time::sleep(BASELINE).await;
+        tokio::time::sleep(baseline_for).await;
         Ok(())
     })
     .await?;

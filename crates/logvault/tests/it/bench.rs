@@ -198,3 +198,45 @@ fn a_tiny_soak_samples_memory_files_wal_and_latency() {
     }
     assert_eq!(report["settings"]["soak_s"], 12);
 }
+
+#[test]
+fn a_tiny_purge_benchmark_purges_everything_it_seeded() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("purge.json");
+    let args = [
+        "bench",
+        "--purge",
+        "3000",
+        "--purge-baseline",
+        "2",
+        "--background-rate",
+        "500",
+        "--batch",
+        "50",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    let output = cli_within(&args, std::time::Duration::from_secs(300));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("--out file")).expect("JSON");
+    assert_eq!(report["settings"]["purged"], 3000);
+    assert!(
+        report["purge_events_per_s"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0),
+        "{report}"
+    );
+    for phase in ["ingest_without_purge", "ingest_while_purging"] {
+        assert!(
+            report[phase]["requests"].as_u64().is_some_and(|n| n > 0),
+            "{phase}: {report}"
+        );
+        assert_eq!(report[phase]["errors"], 0, "{phase}: {report}");
+    }
+}
