@@ -301,14 +301,7 @@ impl Store for PgStore {
     }
 
     async fn purge(&self, batch: PurgeBatch) -> StoreResult<PurgeRecord> {
-        let outcome = self
-            .queue
-            .submit_retention(batch.record(), RetentionWrite::Purge(batch.clone()))
-            .await?;
-        Ok(PurgeRecord {
-            record_seq: outcome.seq,
-            batch,
-        })
+        self.queue.submit_purge(batch).await
     }
 
     async fn purges(&self, scope: &Scope) -> StoreResult<Vec<PurgeRecord>> {

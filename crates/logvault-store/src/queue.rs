@@ -9,7 +9,7 @@ use std::time::Instant;
 use logvault_core::NewEvent;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use crate::retention::RetentionWrite;
+use crate::retention::{PurgeBatch, PurgeRecord, RetentionWrite};
 use crate::{IngestOutcome, StoreError, StoreMetrics, StoreResult};
 
 /// One ingest request waiting for the writer.
@@ -67,6 +67,19 @@ impl WriteQueue {
         outcomes
             .pop()
             .ok_or_else(|| StoreError::Backend("the writer answered no outcome".into()))
+    }
+
+    /// Queues the purge of `batch` with the `retention.purged` event describing it; answers
+    /// the stored purge once both are committed.
+    pub async fn submit_purge(&self, batch: PurgeBatch) -> StoreResult<PurgeRecord> {
+        let record = batch.record();
+        let outcome = self
+            .submit_retention(record, RetentionWrite::Purge(batch.clone()))
+            .await?;
+        Ok(PurgeRecord {
+            record_seq: outcome.seq,
+            batch,
+        })
     }
 
     async fn submit_with(
