@@ -285,14 +285,7 @@ pub(crate) async fn purge(
         )
         .await
         .map_err(backend)?;
-    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (dimension, account, hour, key, count) in trends.rows() {
-        columns.0.push(dimension);
-        columns.1.push(account);
-        columns.2.push(hour);
-        columns.3.push(key);
-        columns.4.push(to_i64(count));
-    }
+    let columns = crate::writer::trend_columns(&trends);
     transaction
         .execute(
             "UPDATE event_trends t SET count = t.count - c.n \

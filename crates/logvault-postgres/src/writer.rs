@@ -296,8 +296,10 @@ impl Writer {
     }
 }
 
-/// Adds a transaction's trend counts to `event_trends` in one statement.
-async fn write_trends(transaction: &Transaction<'_>, trends: &TrendCounts) -> StoreResult<()> {
+/// The rows of `trends` as the columns `unnest` takes: dimension, account, hour, key, count.
+pub(crate) type TrendColumns<'a> = (Vec<i16>, Vec<&'a str>, Vec<i64>, Vec<&'a str>, Vec<i64>);
+
+pub(crate) fn trend_columns(trends: &TrendCounts) -> TrendColumns<'_> {
     let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (dimension, account, hour, key, count) in trends.rows() {
         columns.0.push(dimension);
@@ -306,6 +308,12 @@ async fn write_trends(transaction: &Transaction<'_>, trends: &TrendCounts) -> St
         columns.3.push(key);
         columns.4.push(to_i64(count));
     }
+    columns
+}
+
+/// Adds a transaction's trend counts to `event_trends` in one statement.
+async fn write_trends(transaction: &Transaction<'_>, trends: &TrendCounts) -> StoreResult<()> {
+    let columns = trend_columns(trends);
     if columns.0.is_empty() {
         return Ok(());
     }

@@ -177,15 +177,7 @@ async fn measure(args: &BenchArgs, storage: &StorageArgs) -> anyhow::Result<Repo
     stage("generating the workload");
     let mut rng = Rng(args.seed);
     let zipf = Zipf::new(workload::N_MERCHANTS);
-    let pool: Vec<(EventKind, Bytes)> = (0..48)
-        .map(|i| {
-            let kind = workload::kind_of(i);
-            (
-                kind,
-                Bytes::from(workload::body(&mut rng, &zipf, kind, args.batch)),
-            )
-        })
-        .collect();
+    let pool = workload::request_pool(&mut rng, &zipf, args.batch);
 
     // Resolved once: the binary may be replaced on disk while the benchmark runs.
     let exe = std::env::current_exe().context("locating the logvault binary")?;

@@ -36,15 +36,7 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
     super::create_accounts(store.as_ref()).await?;
     let mut rng = Rng(args.seed);
     let zipf = Zipf::new(workload::N_MERCHANTS);
-    let pool: Vec<(EventKind, Bytes)> = (0..48)
-        .map(|i| {
-            let kind = workload::kind_of(i);
-            (
-                kind,
-                Bytes::from(workload::body(&mut rng, &zipf, kind, args.batch)),
-            )
-        })
-        .collect();
+    let pool = workload::request_pool(&mut rng, &zipf, args.batch);
 
     // The seeded events are the first of the log: received_at never decreases along seq.
     let first = Micros(Micros::now().0 - 600 * DAY);

@@ -121,13 +121,7 @@ pub(crate) async fn run(
     let keys = super::setup(storage.open().await?.as_ref()).await?;
     let mut rng = Rng(args.seed);
     let zipf = Zipf::new(workload::N_MERCHANTS);
-    let pool: Vec<(EventKind, Bytes)> = (0..48)
-        .map(|i| {
-            let kind = workload::kind_of(i);
-            let body = workload::body(&mut rng, &zipf, kind, args.batch);
-            (kind, Bytes::from(body))
-        })
-        .collect();
+    let pool = workload::request_pool(&mut rng, &zipf, args.batch);
     let exe = std::env::current_exe()?;
     let server = ServerProcess::start(&exe, storage)?;
     let address = server.address;

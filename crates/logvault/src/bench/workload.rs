@@ -3,6 +3,7 @@
 //! like production traffic (browser user agents, error messages, small metadata); and the
 //! search terms the query phase looks for, one of them in a handful of events sent once.
 
+use bytes::Bytes;
 use logvault_core::validate::{Limits, validate_event};
 use logvault_core::{EventKind, Micros, NewEvent};
 use serde_json::{Value, json};
@@ -139,6 +140,17 @@ pub(crate) fn kind_of(index: usize) -> EventKind {
     } else {
         EventKind::Audit
     }
+}
+
+/// The 48 request bodies of `batch` events each that ingest cycles through, in the order of
+/// [`kind_of`].
+pub(crate) fn request_pool(rng: &mut Rng, zipf: &Zipf, batch: usize) -> Vec<(EventKind, Bytes)> {
+    (0..48)
+        .map(|i| {
+            let kind = kind_of(i);
+            (kind, Bytes::from(body(rng, zipf, kind, batch)))
+        })
+        .collect()
 }
 
 /// A request body of `batch` events of `kind`, as a JSON array.
