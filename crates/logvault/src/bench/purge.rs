@@ -111,7 +111,7 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
 
     let p99_ratio = purging.0.percentile(99.0) / baseline.0.percentile(99.0).max(1e-9);
     let result = json!({
-        "settings": {"purged": n, "background_rate": rate, "batch": args.batch, "purge_batch": 1000,
+        "settings": {"purged": n, "background_rate": rate, "batch": args.batch, "purge_batch": crate::retention::DEFAULT_PURGE_BATCH,
             "backend": if storage.postgres_url().is_some() { "postgres" } else { "sqlite" }},
         "machine": super::report::machine(),
         "ingest_without_purge": latencies(&baseline),
