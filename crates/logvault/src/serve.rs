@@ -118,7 +118,7 @@ impl ListenerArgs {
 #[derive(Debug, Args)]
 struct PageArgs {
     /// Sites that may show the Logs page in a frame: CSP frame-ancestors sources such as
-    /// "'self' https://portal.example.com"; 'none' forbids framing.
+    /// `'self' https://portal.example.com`; `'none'` forbids framing.
     #[arg(long, env = "LOGVAULT_FRAME_ANCESTORS", default_value = "'none'")]
     frame_ancestors: FrameAncestors,
     /// A session with no page request for this long ends.
