@@ -445,15 +445,13 @@ impl PurgeRun {
     }
 }
 
-/// Accounts and kinds purged at once. Every purged row in a commit delays the ingest
-/// requests committed with it: in `logvault bench --purge 1000000`, eight batches of 1,000 at
-/// once made ingest's p99 6.2× slower, two of 250 2.1×, one of 250 1.3×, for about the same
-/// purge rate as two (7,400 against 7,700 events/s).
-const PURGES_IN_FLIGHT: usize = 1;
-
 /// Purges, in batches of `batch_events`, every event that its account's policy lets go at
 /// `now` (the clock is the caller's, so tests choose it), archiving first where the policy
-/// says to. Each batch is its own short write, so ingest keeps flowing between them.
+/// says to. Each batch is its own short write, so ingest keeps flowing between them, and
+/// batches go one at a time: every purged row in a commit delays the ingest requests
+/// committed with it (in `logvault bench --purge 1000000`, eight batches of 1,000 at once
+/// made ingest's p99 6.2× slower, two of 250 2.1×, one of 250 1.3×, for about the same purge
+/// rate as two: 7,400 against 7,700 events/s).
 pub async fn purge_expired(
     store: &dyn Store,
     defaults: &RetentionDefaults,
@@ -461,38 +459,30 @@ pub async fn purge_expired(
     batch_events: usize,
     archiver: Option<&dyn Archiver>,
 ) -> StoreResult<PurgeRun> {
-    use futures_util::StreamExt;
-    use futures_util::stream;
-
     let state = store.retention_state().await?;
-    let accounts = store.list_accounts(&Scope::All).await?;
-    let mut work = Vec::with_capacity(2 * accounts.len());
-    for account in &accounts {
+    let mut run = PurgeRun::default();
+    for account in store.list_accounts(&Scope::All).await? {
         for kind in [EventKind::Audit, EventKind::Threat] {
-            let policy = state.effective(account, kind, defaults);
-            work.push(purge_account(
+            let policy = state.effective(&account, kind, defaults);
+            let batch_events = batch_events.max(1);
+            purge_account(
                 store,
-                account,
+                &account,
                 kind,
                 policy,
                 now,
-                batch_events.max(1),
+                batch_events,
                 archiver,
-            ));
+                &mut run,
+            )
+            .await?;
         }
-    }
-    let mut runs = stream::iter(work).buffered(PURGES_IN_FLIGHT);
-    let mut run = PurgeRun::default();
-    while let Some(part) = runs.next().await {
-        let part = part?;
-        run.purges.extend(part.purges);
-        run.held.extend(part.held);
-        run.refused.extend(part.refused);
     }
     Ok(run)
 }
 
-/// [`purge_expired`] for one account and kind under `policy`.
+/// [`purge_expired`] for one account and kind under `policy`, recorded in `run`.
+#[allow(clippy::too_many_arguments)]
 async fn purge_account(
     store: &dyn Store,
     account: &Account,
@@ -501,11 +491,11 @@ async fn purge_account(
     now: Micros,
     batch_events: usize,
     archiver: Option<&dyn Archiver>,
-) -> StoreResult<PurgeRun> {
-    let mut run = PurgeRun::default();
+    run: &mut PurgeRun,
+) -> StoreResult<()> {
     if let Some(held_by) = policy.held_by.clone() {
         run.held.push((account.id.clone(), kind, held_by));
-        return Ok(run);
+        return Ok(());
     }
     let cutoff = policy.cutoff(now);
     loop {
@@ -513,7 +503,7 @@ async fn purge_account(
             .expired(&account.id, kind, cutoff, batch_events)
             .await?;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
-            return Ok(run);
+            return Ok(());
         };
         if policy.archive {
             let archived = match archiver {
@@ -523,7 +513,7 @@ async fn purge_account(
             if let Err(why) = archived {
                 run.refused
                     .push(format!("{} {}: {why}", account.id, kind.as_str()));
-                return Ok(run);
+                return Ok(());
             }
         }
         let batch = PurgeBatch {
@@ -542,12 +532,12 @@ async fn purge_account(
             Err(error @ (StoreError::Invalid(_) | StoreError::AccountNotWritable { .. })) => {
                 run.refused
                     .push(format!("{} {}: {error}", account.id, kind.as_str()));
-                return Ok(run);
+                return Ok(());
             }
             Err(error) => return Err(error),
         }
         if events.len() < batch_events {
-            return Ok(run);
+            return Ok(());
         }
     }
 }

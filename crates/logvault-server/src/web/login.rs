@@ -298,11 +298,7 @@ pub(crate) async fn logout(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let form: LogoutForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !tokens_match(&signed_in.csrf_token, &form.csrf) {
-        return Err(WebError::Forbidden(
-            "This form did not come from your session. Reload the page and try again.".into(),
-        ));
-    }
+    signed_in.check_form_token(&form.csrf)?;
     state.store.end_session(&signed_in.token_hash).await?;
     let user = &signed_in.user;
     let actor = (user.user_id.as_str(), user.username.as_str());

@@ -19,7 +19,7 @@ use serde_json::json;
 use super::WebError;
 use super::login::{Failure, password_matches, record};
 use super::render::render;
-use super::session::{SESSION_COOKIE, SignedIn, over_tls, set_cookie, tokens_match};
+use super::session::{SESSION_COOKIE, SignedIn, over_tls, set_cookie};
 use super::throttle::LoginThrottle;
 use crate::AppState;
 use crate::auth::RequestOrigin;
@@ -67,11 +67,7 @@ pub(crate) async fn change(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let form: PasswordForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !tokens_match(&signed_in.csrf_token, &form.csrf) {
-        return Err(WebError::Forbidden(
-            "This form did not come from your session. Reload the page and try again.".into(),
-        ));
-    }
+    signed_in.check_form_token(&form.csrf)?;
     let user = &signed_in.user;
     let actor = (user.user_id.as_str(), user.username.as_str());
     let account = user.account_id.as_str();

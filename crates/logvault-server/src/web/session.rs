@@ -101,6 +101,17 @@ pub(crate) struct SignedIn {
 }
 
 impl SignedIn {
+    /// Refuses a form that does not carry this session's CSRF token.
+    pub(crate) fn check_form_token(&self, given: &str) -> Result<(), super::WebError> {
+        if tokens_match(&self.csrf_token, given) {
+            Ok(())
+        } else {
+            Err(super::WebError::Forbidden(
+                "This form did not come from your session. Reload the page and try again.".into(),
+            ))
+        }
+    }
+
     /// The layout context for a page of tab `active`.
     pub(crate) async fn chrome(
         &self,
