@@ -19,8 +19,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# In this suite, browser and PostgreSQL tests fail (rather than skip) when they cannot run.
-export LOGVAULT_TEST_REQUIRE_BROWSER=1 LOGVAULT_TEST_REQUIRE_POSTGRES=1
+# The OpenTelemetry SDK (and other Python peers) come from a venv of their own, rebuilt only
+# when scripts/requirements-test.txt changes.
+venv=target/test-venv
+if ! cmp -s scripts/requirements-test.txt "$venv/requirements-test.txt"; then
+  step "installing the Python test peers into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  cp scripts/requirements-test.txt "$venv/requirements-test.txt"
+fi
+export LOGVAULT_TEST_PYTHON="$PWD/$venv/bin/python"
+# In this suite, browser, PostgreSQL and Python-peer tests fail (rather than skip) when they
+# cannot run.
+export LOGVAULT_TEST_REQUIRE_BROWSER=1 LOGVAULT_TEST_REQUIRE_POSTGRES=1 LOGVAULT_TEST_REQUIRE_PYTHON=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
