@@ -6,6 +6,7 @@
 #
 #   scripts/fuzz.sh [TARGET|all] [EXECUTIONS]    default: all 10000000
 #   FUZZ_MAX_SECONDS=900 scripts/fuzz.sh …       also stop each target after that long
+#   FUZZ_MAX_LENGTH=4096 scripts/fuzz.sh …       AFL makes no input longer than that (-G)
 #   FUZZ_RESUME=1 scripts/fuzz.sh TARGET N       go on from fuzz/out/TARGET up to N in all
 #   scripts/fuzz.sh seeds                        rewrite fuzz/corpus/ from fuzz/src/seeds.rs
 #   scripts/fuzz.sh replay [TARGET|all]          run every corpus and finding once, no fuzzing
@@ -62,6 +63,8 @@ for target in "${selected[@]}"; do
     # -E stops after about that many executions; -t 1000: an input taking over a second is a hang.
     limits=(-E "$executions")
     [[ -n ${FUZZ_MAX_SECONDS:-} ]] && limits+=(-V "$FUZZ_MAX_SECONDS")
+    # Long mixed texts cost the scrubber tens of milliseconds each and stall the campaign.
+    [[ -n ${FUZZ_MAX_LENGTH:-} ]] && limits+=(-G "$FUZZ_MAX_LENGTH")
     nice -n 19 cargo afl fuzz -i "$input" -o "$out" "${limits[@]}" -t 1000 \
         target/release/"$target" >>"out/$target.log" 2>&1 || {
         echo "afl-fuzz failed on $target, see fuzz/out/$target.log" >&2
