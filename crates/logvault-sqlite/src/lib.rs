@@ -14,6 +14,7 @@ mod rollup;
 mod schema;
 mod search;
 mod tree;
+mod window;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -4,12 +4,13 @@
 
 use std::path::Path;
 
-use logvault_core::{EventKind, Scope};
+use logvault_core::{EventKind, Micros, Scope};
 use logvault_store::{EventQuery, ReadPlan, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
-use crate::{backend, read, schema, search};
+use crate::read::Reach;
+use crate::{backend, read, schema, search, window};
 
 /// The plan of every read path for an admin, a partner and a merchant, on the database in
 /// `dir` (a store's data directory).
@@ -29,6 +30,11 @@ pub fn read_plans(dir: &Path) -> StoreResult<Vec<ReadPlan>> {
         filtered.outcome = Some("failure".into());
         let mut searched = page.clone();
         searched.text = Some("timed out".into());
+        // An export of the last minute: its time window as a range of positions.
+        let mut window = EventQuery::new(EventKind::Audit, 1_000);
+        window.from = Some(Micros(1_000));
+        window.to = Some(Micros(2_000));
+        window.before_seq = Some(2_000);
         let statements: Vec<(&'static str, (String, Vec<Value>))> = vec![
             (
                 "event by id",
@@ -40,9 +46,25 @@ pub fn read_plans(dir: &Path) -> StoreResult<Vec<ReadPlan>> {
             ),
             (
                 "page, newest rows",
-                read::select_sql(&scope, &filtered, Some(1_000), 51),
+                read::select_sql(&scope, &filtered, Reach::Walk { floor: 1_000 }, 51),
             ),
-            ("page, by index", read::select_sql(&scope, &page, None, 51)),
+            (
+                "page, by index",
+                read::select_sql(&scope, &page, Reach::Indexed { min_seq: None }, 51),
+            ),
+            (
+                "time window, bisection step",
+                (window::PROBE_SQL.to_string(), vec![Value::Integer(500)]),
+            ),
+            (
+                "time window, older rows",
+                read::select_sql(
+                    &scope,
+                    &window,
+                    Reach::above(&scope, &window, Some(1_000)),
+                    1_001,
+                ),
+            ),
             (
                 "text search, index candidates",
                 (

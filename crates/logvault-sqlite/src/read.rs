@@ -9,6 +9,7 @@ use logvault_store::{
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
+use crate::window::SeqRange;
 use crate::{backend, event_id, search};
 
 /// Tree levels per stored Merkle block (`merkle_blocks`).
@@ -78,36 +79,53 @@ fn text_filter(column: &str, value: &Option<String>, sql: &mut String, values: &
     }
 }
 
-/// One page of events. A multi-account page (partner or admin) without a selective filter
-/// first looks among the `recent_window` newest rows, walking the table backwards: with a
-/// common filter the page fills within a few thousand rows, while the per-account index would
-/// have to collect and sort every match of every account. Only if that window holds too few
-/// matches does the rest come through the index.
+/// One page of events. A time window (`from`, `to`) becomes a range of positions first
+/// ([`SeqRange`]), so a page of the last minute reads only that minute. A multi-account page
+/// (partner or admin) without a selective filter then looks among the `recent_window` newest
+/// rows, walking the table backwards: with a common filter the page fills within a few
+/// thousand rows, while the per-account index would have to collect and sort every match of
+/// every account. Only if that window holds too few matches does the rest come through the
+/// index.
 pub(crate) fn query(
     connection: &Connection,
     scope: &Scope,
     query: &EventQuery,
     recent_window: u64,
 ) -> StoreResult<Page> {
+    let range = SeqRange::of(connection, query)?;
+    if range.is_empty() {
+        return Ok(Page::from_overfetched(Vec::new(), query.limit));
+    }
+    let query = &EventQuery {
+        before_seq: range.before_seq,
+        ..query.clone()
+    };
     if query.text.is_some() {
         return search::query(connection, scope, query);
     }
     let wanted = query.limit + 1;
+    let min_seq = range.min_seq;
     // Filters that match few rows are better served by the index than by walking back.
     let selective = query.account_id.is_some()
         || query.actor_id.is_some()
         || query.request_id.is_some()
         || query.ip.is_some();
     let events = if matches!(scope, Scope::Account(_)) || selective {
-        select(connection, scope, query, None, wanted)?
+        select(
+            connection,
+            scope,
+            query,
+            Reach::above(scope, query, min_seq),
+            wanted,
+        )?
     } else {
         let top = match query.before_seq {
             Some(before) => before,
             None => log_size(connection)? + 1,
         };
-        let floor = top.saturating_sub(recent_window);
-        let mut recent = select(connection, scope, query, Some(floor), wanted)?;
-        if recent.len() < wanted && floor > 0 {
+        let floor = top.saturating_sub(recent_window).max(min_seq.unwrap_or(0));
+        let mut recent = select(connection, scope, query, Reach::Walk { floor }, wanted)?;
+        if recent.len() < wanted && floor > min_seq.unwrap_or(0) {
             let older = EventQuery {
                 before_seq: Some(floor),
                 ..query.clone()
@@ -116,13 +134,34 @@ pub(crate) fn query(
                 connection,
                 scope,
                 &older,
-                None,
+                Reach::above(scope, &older, min_seq),
                 wanted - recent.len(),
             )?);
         }
         recent
     };
     Ok(Page::from_overfetched(events, query.limit))
+}
+
+/// How [`select`] finds the positions below the cursor that it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Through the indexes; with `min_seq`, only positions from there up.
+    Indexed { min_seq: Option<u64> },
+    /// Walking the table backwards, without an index, down to `floor`.
+    Walk { floor: u64 },
+}
+
+impl Reach {
+    /// Positions from `min_seq` up (all without it). An admin's page of no one account has
+    /// no index that narrows a range of positions: the per-account index would be read for
+    /// every event of the kind and sorted, so it walks the range instead.
+    pub(crate) fn above(scope: &Scope, query: &EventQuery, min_seq: Option<u64>) -> Reach {
+        match (scope, &query.account_id, min_seq) {
+            (Scope::All, None, Some(floor)) => Reach::Walk { floor },
+            _ => Reach::Indexed { min_seq },
+        }
+    }
 }
 
 /// Appends the scope and every filter of `query` but the text and the cursor. Purged events
@@ -159,16 +198,15 @@ pub(crate) fn filter_clause(
     }
 }
 
-/// Up to `limit` events matching `query`, newest first. With `floor`, only events with
-/// `seq >= floor`, found by walking the table backwards instead of through an index.
+/// Up to `limit` events matching `query`, newest first, found as `reach` says.
 fn select(
     connection: &Connection,
     scope: &Scope,
     query: &EventQuery,
-    floor: Option<u64>,
+    reach: Reach,
     limit: usize,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let (sql, values) = select_sql(scope, query, floor, limit);
+    let (sql, values) = select_sql(scope, query, reach, limit);
     let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
     let rows = statement
         .query_map(params_from_iter(values), event_from_row)
@@ -180,19 +218,18 @@ fn select(
 pub(crate) fn select_sql(
     scope: &Scope,
     query: &EventQuery,
-    floor: Option<u64>,
+    reach: Reach,
     limit: usize,
 ) -> (String, Vec<Value>) {
-    let table = if floor.is_some() {
-        "events NOT INDEXED"
-    } else {
-        "events"
+    let (table, min_seq) = match reach {
+        Reach::Indexed { min_seq } => ("events", min_seq),
+        Reach::Walk { floor } => ("events NOT INDEXED", Some(floor)),
     };
     let mut sql = format!("SELECT {EVENT_COLUMNS} FROM {table} WHERE kind = ?");
     let mut values = vec![Value::Integer(kind_code(query.kind))];
-    if let Some(floor) = floor {
+    if let Some(min_seq) = min_seq {
         sql.push_str(" AND seq >= ?");
-        values.push(Value::Integer(i64::try_from(floor).unwrap_or(i64::MAX)));
+        values.push(Value::Integer(i64::try_from(min_seq).unwrap_or(i64::MAX)));
     }
     filter_clause(scope, query, &mut sql, &mut values);
     if let Some(before) = query.before_seq {

@@ -30,6 +30,7 @@ pub async fn run_all(store: &dyn Store) {
     reads::filters(store).await;
     reads::partner_filters(store).await;
     reads::pagination(store).await;
+    reads::time_windows(store).await;
     reads::lookups(store).await;
     reads::trends(store).await;
     search::text_search(store).await;
