@@ -4,7 +4,7 @@
 //! test-sized table a sequential scan is always cheapest, and what matters is that an index
 //! path exists for the statement's shape and scope clause.
 
-use logvault_core::{EventKind, Scope};
+use logvault_core::{EventKind, Micros, Scope};
 use logvault_store::{EventQuery, ReadPlan, StoreResult};
 
 use crate::sql::{Sql, begin_scoped, get};
@@ -26,6 +26,10 @@ impl PgStore {
             errors.error_type = Some("NetworkTimeout".into());
             let mut searched = page.clone();
             searched.text = Some("timed out".into());
+            // An export of the last minute, one page of it.
+            let mut window = EventQuery::new(EventKind::Audit, 1_000);
+            window.from = Some(Micros(1_000));
+            window.to = Some(Micros(2_000));
             let statements: Vec<(&'static str, Sql)> = vec![
                 (
                     "event by id",
@@ -47,6 +51,10 @@ impl PgStore {
                 (
                     "text search",
                     read::query_sql(&scope, &searched, self.trigram),
+                ),
+                (
+                    "time window",
+                    read::query_sql(&scope, &window, self.trigram),
                 ),
             ];
             let mut client = self.client().await?;

@@ -74,13 +74,22 @@ pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql
         sql.scope(scope, "e.account_id");
     }
     sql.equals("e.account_id", &query.account_id);
+    // A time window is also a range of positions (migration 5): the index is read from the
+    // window's first event, not down to the first event of the partition. Each bound is an
+    // InitPlan, computed once for every partition and account of the statement.
     if let Some(from) = query.from {
         let placeholder = sql.bind(from.0);
-        sql.push(&format!(" AND e.received_at >= {placeholder}"));
+        sql.push(&format!(
+            " AND e.received_at >= {placeholder} \
+             AND e.seq >= (SELECT logvault_first_seq_at({placeholder}))"
+        ));
     }
     if let Some(to) = query.to {
         let placeholder = sql.bind(to.0);
-        sql.push(&format!(" AND e.received_at < {placeholder}"));
+        sql.push(&format!(
+            " AND e.received_at < {placeholder} \
+             AND e.seq < (SELECT logvault_first_seq_at({placeholder}))"
+        ));
     }
     sql.equals("e.action", &query.action);
     sql.equals("e.outcome", &query.outcome);

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/0002_event_trends.sql")),
     (3, include_str!("../migrations/0003_search_pending.sql")),
     (4, include_str!("../migrations/0004_retention.sql")),
+    (5, include_str!("../migrations/0005_time_window.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations across nodes starting together.

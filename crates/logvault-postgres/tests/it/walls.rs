@@ -222,6 +222,80 @@ async fn row_level_security_alone_keeps_foreign_rows_out() {
     );
 }
 
+/// `logvault_first_seq_at` bisects the whole log whatever the caller's scope, and gives the
+/// caller's scope back: in a merchant's transaction it finds the first event of another
+/// account, and the same statement and the next ones still see only the merchant's rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_time_bisection_keeps_the_callers_scope() {
+    let Some(db) = cluster::database().await else {
+        return;
+    };
+    let store = open(&db.app_url, small()).await;
+    store
+        .create_account(NewAccount {
+            kind: AccountKind::Merchant,
+            partner_id: None,
+            name: "mer_t".into(),
+            id: Some("mer_t".into()),
+        })
+        .await
+        .expect("account");
+    let mut stamps = Vec::new();
+    for account in ["platform", "mer_t", "platform"] {
+        let outcome = store
+            .ingest(vec![conformance::audit(account, None, json!({}))])
+            .await
+            .expect("ingest");
+        stamps.push((outcome[0].seq, outcome[0].received_at));
+    }
+    let mut app = connect(&db.app_url).await;
+    let transaction = app.transaction().await.expect("begin");
+    transaction
+        .execute(
+            "SELECT set_config('logvault.scope_kind', 'account', true), \
+             set_config('logvault.scope_account', 'mer_t', true)",
+            &[],
+        )
+        .await
+        .expect("set scope");
+    for (seq, received_at) in &stamps {
+        let row = transaction
+            .query_one(
+                "SELECT logvault_first_seq_at($1), \
+                 (SELECT count(*) FROM events WHERE account_id <> 'mer_t'), \
+                 current_setting('logvault.scope_kind')",
+                &[&received_at.0],
+            )
+            .await
+            .expect("bisect");
+        let first: i64 = row.get(0);
+        let foreign: i64 = row.get(1);
+        let scope: String = row.get(2);
+        assert_eq!(
+            first,
+            i64::try_from(*seq).expect("seq"),
+            "first at {received_at:?}"
+        );
+        assert_eq!((foreign, scope.as_str()), (0, "account"));
+    }
+    let after: i64 = transaction
+        .query_one("SELECT logvault_first_seq_at($1)", &[&i64::MAX])
+        .await
+        .expect("bisect")
+        .get(0);
+    assert_eq!(
+        after,
+        i64::try_from(stamps[2].0 + 1).expect("seq"),
+        "none so late"
+    );
+    let rows = transaction
+        .query("SELECT account_id FROM events", &[])
+        .await
+        .expect("select");
+    let seen: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    assert_eq!(seen, ["mer_t"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_to_start_without_synchronous_commit() {
     let Some(db) = cluster::database().await else {
