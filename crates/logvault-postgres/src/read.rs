@@ -44,13 +44,17 @@ pub(crate) async fn query(
 /// The statement [`query`] runs.
 pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql {
     let mut sql = Sql::default();
-    // A partner filtering on a column indexed per account (error type, actor) reads each
-    // account's newest matches and merges them: the plain form makes PostgreSQL collect every
-    // match of every account in scope and sort them all (170 ms at 10 M events).
+    // A partner filtering on a column indexed per account (error type, actor) or on a time
+    // window reads each account's newest matches and merges them: the plain form makes
+    // PostgreSQL collect every match of every account in scope and sort them all (170 ms at
+    // 10 M events), or walk the whole window of every account (the last minute at 2 M
+    // events: 50 ms plain, 85 ms through the window's positions, 13 ms per account).
     let per_account = match scope {
         Scope::Partner(partner)
             if query.account_id.is_none()
-                && (query.error_type.is_some() || query.actor_id.is_some()) =>
+                && (query.error_type.is_some()
+                    || query.actor_id.is_some()
+                    || query.from.is_some()) =>
         {
             let accounts = sql.partner_accounts(partner);
             sql.push(&format!(
