@@ -7,6 +7,7 @@ mod bench;
 mod checkpointer;
 mod config;
 mod demo;
+mod malloc;
 mod retention;
 mod rng;
 mod serve;
@@ -186,6 +187,8 @@ fn succeeded(ok: bool) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: it may start the binary again.
+    malloc::limit_arenas();
     let mut command = Cli::command();
     command.build();
     let cli = match config::apply(&command, std::env::args_os().collect()) {

@@ -163,6 +163,7 @@ pub(crate) async fn run(
         tasks.push(tokio::spawn(tail(address, person, shared.clone())));
     }
 
+    let arena_max = malloc_arena_max(server.pid());
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut totals = (Latencies::default(), Latencies::default());
@@ -213,6 +214,7 @@ pub(crate) async fn run(
             "sample_s": args.soak_sample.as_secs_f64(), "reads_per_s": READS_PER_S,
             "export_every_s": EXPORT_EVERY.as_secs(), "live_tails": 3, "seed": args.seed,
             "backend": if storage.postgres_url().is_some() { "postgres" } else { "sqlite" },
+            "server_malloc_arena_max": arena_max,
         },
         "machine": machine(),
         "samples": samples.iter().map(Sample::json).collect::<Vec<_>>(),
@@ -323,6 +325,16 @@ fn rss_mb(pid: u32) -> Option<f64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// `MALLOC_ARENA_MAX` as the server process runs with it (`/proc/PID/environ`), which the
+/// binary sets for itself unless it was given one (see `crate::malloc`).
+fn malloc_arena_max(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ
+        .split(|&byte| byte == 0)
+        .find_map(|entry| entry.strip_prefix(b"MALLOC_ARENA_MAX="))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
 }
 
 fn open_fds(pid: u32) -> Option<usize> {
