@@ -15,7 +15,7 @@
 # RUSTFLAGS would otherwise invalidate the main workspace's build cache.
 set -euo pipefail
 
-TARGETS=(checkpoint session query proof scrub ingest)
+TARGETS=(checkpoint session query proof scrub ingest otlp)
 cd "$(dirname "$0")/../fuzz"
 
 what=${1:-all}

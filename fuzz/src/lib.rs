@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod ingest;
+pub mod otlp;
 pub mod proof;
 pub mod query;
 pub mod scrub;

@@ -19,6 +19,7 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
         ("checkpoint", checkpoint()),
         ("proof", proof()),
         ("session", session()),
+        ("otlp", otlp()),
     ]
 }
 
@@ -242,5 +243,23 @@ fn session() -> Seeds {
                 format!("logvault_login_csrf={token}\ncsrf=00&username=bob"),
             ),
         ),
+    ])
+}
+
+/// OTLP/JSON as the specification's examples write it, with an exception, a sign-in, every
+/// kind of value and a field from a later protocol version; and the same in protobuf.
+const OTLP_JSON: &str = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}},{"key":"service.version","value":{"stringValue":"2.3.1"}},{"key":"deployment.environment.name","value":{"stringValue":"production"}}]},"scopeLogs":[{"scope":{"name":"payments","version":"1.0"},"logRecords":[{"timeUnixNano":"1764000000123456789","observedTimeUnixNano":1764000000123456789,"severityNumber":17,"severityText":"ERROR","traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174","body":{"stringValue":"charge failed for card 4111 1111 1111 1111"},"attributes":[{"key":"exception.type","value":{"stringValue":"GatewayTimeout"}},{"key":"exception.message","value":{"stringValue":"timed out after 30s"}},{"key":"http.route","value":{"stringValue":"/v1/payments"}},{"key":"http.response.status_code","value":{"intValue":"504"}},{"key":"ratio","value":{"doubleValue":"NaN"}},{"key":"ok","value":{"boolValue":false}},{"key":"raw","value":{"bytesValue":"AAEC"}},{"key":"list","value":{"arrayValue":{"values":[{"intValue":1},{"kvlistValue":{"values":[{"key":"k","value":{"stringValue":"v"}}]}}]}}}],"futureField":1},{"timeUnixNano":"1764000000000000000","eventName":"user.login","attributes":[{"key":"event.outcome","value":{"stringValue":"failure"}},{"key":"user.id","value":{"stringValue":"usr_42"}},{"key":"client.address","value":{"stringValue":"203.0.113.7"}}]}]}]}]}"#;
+
+fn otlp() -> Seeds {
+    use prost::Message;
+    let request = logvault_core::otlp::decode_request(
+        OTLP_JSON.as_bytes(),
+        logvault_core::otlp::Encoding::Json,
+    )
+    .expect("the seed is valid OTLP/JSON");
+    named(vec![
+        ("protobuf", with_mode(0, request.encode_to_vec())),
+        ("json", with_mode(1, OTLP_JSON)),
+        ("json_empty", with_mode(1, "{}")),
     ])
 }

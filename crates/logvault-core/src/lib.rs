@@ -7,6 +7,7 @@ pub mod event;
 pub mod key;
 pub mod merkle;
 pub mod metrics;
+pub mod otlp;
 pub mod password;
 pub mod principal;
 pub mod scrub;

@@ -18,6 +18,10 @@ use crate::{AccountId, Micros};
 pub struct Limits {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Largest accepted OTLP/HTTP logs request (`POST /v1/logs`), after decompression: an
+    /// OpenTelemetry SDK batches up to 512 records, stack traces included, so it needs more
+    /// room than a native request.
+    pub max_otlp_body_bytes: usize,
     /// Most events in one request.
     pub max_events: usize,
     /// Longest string field, in bytes.
@@ -34,6 +38,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 1024 * 1024,
+            max_otlp_body_bytes: 8 * 1024 * 1024,
             max_events: 1000,
             max_string_bytes: 8 * 1024,
             max_stacktrace_bytes: 64 * 1024,

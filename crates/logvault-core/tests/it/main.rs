@@ -1,9 +1,10 @@
 //! Property tests of logvault-core's parsers of outside input, each the fast mirror of a fuzz
 //! target in `fuzz/` (see docs/HARDENING.md): request splitting and validation, the scrubber,
-//! signed checkpoints and proof verification. Inputs the fuzzer found are kept as cases.
+//! signed checkpoints, proof verification and OTLP logs decoding. Inputs the fuzzer found are kept as cases.
 
 mod checkpoint;
 mod merkle;
+mod otlp;
 mod scrub;
 mod validate;
 

@@ -97,7 +97,11 @@ async fn ingest(
 
 /// The whole body, or 413 when `Content-Length` or the bytes themselves go over `max_bytes`;
 /// either way the rest of a refused body is discarded first so the client can read the 413.
-async fn read_body(headers: &HeaderMap, body: Body, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ApiError> {
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -170,19 +174,7 @@ async fn check_accounts_writable(
     principal: &Principal,
     events: &[NewEvent],
 ) -> Result<(), ApiError> {
-    let wanted: BTreeSet<&str> = events
-        .iter()
-        .map(|event| event.account_id.as_str())
-        .collect();
-    let ids: Vec<String> = wanted.iter().map(|id| id.to_string()).collect();
-    let writable: BTreeSet<String> = state
-        .store
-        .accounts_in_scope(&principal.scope(), &ids)
-        .await?
-        .into_iter()
-        .filter(|account| !account.disabled)
-        .map(|account| account.id)
-        .collect();
+    let writable = writable_accounts(state, principal, events).await?;
     match events
         .iter()
         .position(|event| !writable.contains(&event.account_id))
@@ -193,4 +185,25 @@ async fn check_accounts_writable(
             events[index].account_id
         ))),
     }
+}
+
+/// The accounts among `events`' that the key may write to: in its scope and not disabled.
+pub(crate) async fn writable_accounts(
+    state: &AppState,
+    principal: &Principal,
+    events: &[NewEvent],
+) -> Result<BTreeSet<String>, ApiError> {
+    let wanted: BTreeSet<&str> = events
+        .iter()
+        .map(|event| event.account_id.as_str())
+        .collect();
+    let ids: Vec<String> = wanted.iter().map(|id| id.to_string()).collect();
+    Ok(state
+        .store
+        .accounts_in_scope(&principal.scope(), &ids)
+        .await?
+        .into_iter()
+        .filter(|account| !account.disabled)
+        .map(|account| account.id)
+        .collect())
 }

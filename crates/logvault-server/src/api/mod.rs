@@ -3,12 +3,13 @@
 mod events;
 mod export;
 mod ingest;
+mod otlp;
 pub(crate) mod params;
 mod proofs;
 mod retention;
 
 use axum::Router;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 
 use crate::AppState;
 
@@ -22,6 +23,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/threat-events",
             get(events::list_threat).post(ingest::post_threat),
         )
+        .route("/v1/logs", post(otlp::post_logs))
         .route("/v1/threat-events/trends", get(events::trends))
         .route("/v1/audit-events/export", get(export::export_audit))
         .route("/v1/threat-events/export", get(export::export_threat))

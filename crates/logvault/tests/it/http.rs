@@ -18,8 +18,10 @@ pub struct Response {
     pub status: u16,
     /// Header names (lower-cased) and values, in order.
     pub headers: Vec<(String, String)>,
-    /// The decoded body.
+    /// The decoded body, as text (invalid UTF-8 replaced).
     pub body: String,
+    /// The decoded body, as bytes (protobuf answers are not text).
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -175,11 +177,11 @@ fn parse_response(raw: &[u8]) -> io::Result<Response> {
     } else {
         rest.to_vec()
     };
-    let body = String::from_utf8(body).map_err(|_| invalid("non-UTF-8 body"))?;
     Ok(Response {
         status,
         headers,
-        body,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     })
 }
 

@@ -8,6 +8,8 @@ mod crash;
 mod demo;
 mod http;
 mod multinode;
+mod otlp;
+mod peers;
 #[path = "../../../logvault-postgres/tests/it/cluster.rs"]
 mod pg_cluster;
 mod privacy;
