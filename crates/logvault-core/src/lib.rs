@@ -11,6 +11,7 @@ pub mod otlp;
 pub mod password;
 pub mod principal;
 pub mod scrub;
+pub mod siem;
 pub mod time;
 pub mod validate;
 

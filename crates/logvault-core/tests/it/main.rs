@@ -6,6 +6,7 @@ mod checkpoint;
 mod merkle;
 mod otlp;
 mod scrub;
+mod siem;
 mod validate;
 
 use proptest::test_runner::Config;
