@@ -17,6 +17,7 @@ mod rollup;
 mod schema;
 mod search;
 mod sql;
+mod streams;
 mod tree;
 mod writer;
 
@@ -336,6 +337,14 @@ impl Store for PgStore {
         let proof = tree::consistency(&transaction, old_size, new_size).await?;
         transaction.commit().await.map_err(backend)?;
         Ok(proof)
+    }
+
+    async fn stream_cursor(&self, name: &str) -> StoreResult<u64> {
+        streams::cursor(&self.client().await?, name).await
+    }
+
+    async fn set_stream_cursor(&self, name: &str, seq: u64) -> StoreResult<()> {
+        streams::set_cursor(&self.client().await?, name, seq).await
     }
 
     async fn add_checkpoint(&self, checkpoint: StoredCheckpoint) -> StoreResult<()> {

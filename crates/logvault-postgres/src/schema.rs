@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/0003_search_pending.sql")),
     (4, include_str!("../migrations/0004_retention.sql")),
     (5, include_str!("../migrations/0005_time_window.sql")),
+    (6, include_str!("../migrations/0006_stream_cursors.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations across nodes starting together.

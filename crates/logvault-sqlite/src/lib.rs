@@ -13,6 +13,7 @@ mod retention;
 mod rollup;
 mod schema;
 mod search;
+mod streams;
 mod tree;
 mod window;
 mod writer;
@@ -433,6 +434,19 @@ impl Store for SqliteStore {
         let scope = scope.clone();
         self.readers
             .run(move |connection| retention::purges(connection, &scope))
+            .await
+    }
+
+    async fn stream_cursor(&self, name: &str) -> StoreResult<u64> {
+        let name = name.to_string();
+        self.readers
+            .run(move |connection| streams::cursor(connection, &name))
+            .await
+    }
+
+    async fn set_stream_cursor(&self, name: &str, seq: u64) -> StoreResult<()> {
+        let name = name.to_string();
+        self.with_admin(move |connection| streams::set_cursor(connection, &name, seq))
             .await
     }
 

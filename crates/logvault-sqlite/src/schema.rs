@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_sign_in_trends.sql"),
     include_str!("../migrations/0003_lean_events.sql"),
     include_str!("../migrations/0004_retention.sql"),
+    include_str!("../migrations/0005_stream_cursors.sql"),
 ];
 
 /// A read-write connection in WAL mode with `synchronous=FULL`, or an error saying why not.

@@ -320,6 +320,13 @@ pub trait Store: Send + Sync {
     /// Every purge of an account in `scope`, by `record_seq`.
     async fn purges(&self, scope: &Scope) -> StoreResult<Vec<PurgeRecord>>;
 
+    /// The last `seq` the SIEM stream `name` delivered and had acknowledged; 0 for a stream
+    /// that has delivered nothing yet. A restarted stream resumes after it.
+    async fn stream_cursor(&self, name: &str) -> StoreResult<u64>;
+    /// Records that the stream `name` delivered every event of its scope up to `seq`. The
+    /// cursor never moves back: a smaller `seq` (from a node that lagged) leaves it as it is.
+    async fn set_stream_cursor(&self, name: &str, seq: u64) -> StoreResult<()>;
+
     /// Stored roots of complete 256-leaf blocks from `from_block` on, in order.
     async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>>;
 

@@ -33,6 +33,7 @@ CREATE INDEX events_kind_account ON events(kind, account_id, seq);
 DROP TABLE retention_policies;
 DROP TABLE legal_holds;
 DROP TABLE purges;
+DROP TABLE stream_cursors;
 PRAGMA user_version = 2;
 ";
 

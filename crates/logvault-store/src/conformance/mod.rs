@@ -8,6 +8,7 @@ mod reads;
 mod retention;
 mod rollup;
 pub mod search;
+mod streams;
 mod tenancy;
 
 use logvault_core::account::NewAccount;
@@ -35,6 +36,7 @@ pub async fn run_all(store: &dyn Store) {
     reads::trends(store).await;
     search::text_search(store).await;
     ingest::concurrent_ingest(store).await;
+    streams::stream_cursors(store).await;
     rollup::trend_snapshot(store).await;
     rollup::verify_while_ingesting(store).await;
     // After the checks that read events back whole: it purges some. Before the Merkle log
