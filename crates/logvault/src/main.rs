@@ -2,12 +2,14 @@
 //! storage backend.
 
 mod admin;
+mod api_client;
 mod archive;
 mod bench;
 mod checkpointer;
 mod config;
 mod demo;
 mod malloc;
+mod remote;
 mod retention;
 mod rng;
 mod serve;
@@ -60,6 +62,10 @@ enum Command {
     /// Check and read archives of purged events.
     #[command(subcommand)]
     Archive(archive::ArchiveCommand),
+    /// Follow a running service's audit or threat log in the terminal, with the API's filters.
+    Tail(remote::TailArgs),
+    /// Download a running service's audit or threat log (CSV, NDJSON or OCSF).
+    Export(remote::ExportArgs),
 }
 
 /// Where the data lives; shared by every command that opens the store.
@@ -220,6 +226,8 @@ fn main() -> ExitCode {
             Command::VerifyProof(args) => verify::verify_proof(args).and_then(succeeded),
             Command::Retention(command) => retention::retention(command).await,
             Command::Archive(command) => archive::archive(command).await.and_then(succeeded),
+            Command::Tail(args) => remote::tail(args).await,
+            Command::Export(args) => remote::export(args).await,
         }
     });
     match result {

@@ -44,6 +44,34 @@ pub(super) async fn post_events(
     Ok(())
 }
 
+/// Sends one OTLP/HTTP protobuf export, failing unless every record was stored (200 with
+/// no `partial_success`).
+pub(super) async fn post_otlp(client: &mut Client, body: &Bytes) -> anyhow::Result<()> {
+    let (status, answer) = client
+        .send(
+            Method::POST,
+            "/v1/logs",
+            Some(("application/x-protobuf", body.clone())),
+        )
+        .await?;
+    anyhow::ensure!(
+        status == StatusCode::OK && answer.is_empty(),
+        "OTLP ingest answered {status} with {} bytes: {}",
+        answer.len(),
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(())
+}
+
+/// How the requests of a pool reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wire {
+    /// JSON arrays to `POST /v1/{audit,threat}-events`.
+    Native,
+    /// OTLP/HTTP protobuf exports to `POST /v1/logs`.
+    Otlp,
+}
+
 /// Sends `n_requests` requests from `pool` over `clients` connections as fast as they are
 /// acknowledged, showing progress on stderr.
 pub(super) async fn ingest(
@@ -53,6 +81,19 @@ pub(super) async fn ingest(
     n_requests: usize,
     clients: usize,
     batch: usize,
+) -> anyhow::Result<IngestRun> {
+    ingest_over(address, key, pool, n_requests, clients, batch, Wire::Native).await
+}
+
+/// [`ingest`] over either wire.
+pub(super) async fn ingest_over(
+    address: std::net::SocketAddr,
+    key: &str,
+    pool: &[(EventKind, Bytes)],
+    n_requests: usize,
+    clients: usize,
+    batch: usize,
+    wire: Wire,
 ) -> anyhow::Result<IngestRun> {
     let next = Arc::new(AtomicUsize::new(0));
     let sent_bytes = Arc::new(AtomicU64::new(0));
@@ -87,7 +128,10 @@ pub(super) async fn ingest(
                 }
                 let (kind, body) = &pool[index % pool.len()];
                 let sent = Instant::now();
-                post_events(&mut client, *kind, body).await?;
+                match wire {
+                    Wire::Native => post_events(&mut client, *kind, body).await?,
+                    Wire::Otlp => post_otlp(&mut client, body).await?,
+                }
                 latencies.push(sent.elapsed().as_secs_f64() * 1e3);
                 sent_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
             }

@@ -5,8 +5,8 @@
 //! with `--soak DURATION`, whether memory, open files, the WAL and latency stay flat under a
 //! steady load for that long (`soak.rs`).
 
-mod client;
 mod load;
+mod otlp;
 mod pages;
 mod purge;
 mod queries;
@@ -30,9 +30,11 @@ use self::client::Client;
 use self::load::{ingest, measure_reads};
 use self::report::Report;
 use self::server::ServerProcess;
+pub(crate) use self::soak::parse_duration;
 use self::workload::Zipf;
 use crate::StorageArgs;
 use crate::admin::create_key;
+use crate::api_client as client;
 use crate::rng::Rng;
 
 #[derive(Debug, Args)]
@@ -82,6 +84,10 @@ pub(crate) struct BenchArgs {
     /// --background-rate, against the same ingest without a purge (`purge.rs`).
     #[arg(long)]
     purge: Option<usize>,
+    /// Instead of the benchmark, ingest this many threat events as OTLP/HTTP protobuf and as
+    /// native JSON, alternating, on one server (`otlp.rs`).
+    #[arg(long)]
+    otlp: Option<usize>,
     /// Seconds of ingest without a purge that `--purge` compares against.
     #[arg(long, default_value_t = 30)]
     purge_baseline: u64,
@@ -127,6 +133,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = storage.dir();
     if let Some(duration) = args.soak {
         let result = soak::run(&args, &storage, duration).await;
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return result;
+    }
+    if let Some(n) = args.otlp {
+        let result = otlp::run(&args, &storage, n).await;
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }

@@ -4,6 +4,7 @@
 mod bench;
 mod browser;
 mod cli;
+mod client;
 mod crash;
 mod demo;
 mod http;
@@ -15,4 +16,5 @@ mod pg_cluster;
 mod privacy;
 mod retention;
 mod server;
+mod terminal;
 mod tls;

@@ -1,5 +1,6 @@
-//! A keep-alive HTTP/1.1 client for the benchmark: one connection per simulated client,
-//! authenticated with an API key or, for the Logs page, a session cookie.
+//! A keep-alive HTTP/1.1 client of the service's API, for the benchmark (one connection per
+//! simulated client, authenticated with an API key or, for the Logs page, a session cookie)
+//! and for the terminal commands `tail` and `export`.
 
 use std::net::SocketAddr;
 

@@ -1,0 +1,204 @@
+//! `logvault bench --otlp N`: OTLP/HTTP protobuf ingest (`POST /v1/logs`) against native JSON
+//! ingest (`POST /v1/threat-events`) of the same threat events, in the same run on the same
+//! server: rounds alternate the two wires (native, OTLP, native, OTLP), N events each round,
+//! so neither profits from a smaller log. Every OTLP record is distinct (its id is a hash of
+//! its content, and a repeated record would be a cheap duplicate, not an ingest).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use logvault_core::EventKind;
+use logvault_core::otlp::proto::{
+    AnyValue, ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs,
+    Value as Any,
+};
+use prost::Message;
+use serde_json::{Value, json};
+
+use super::load::{IngestRun, Wire, ingest_over};
+use super::report::machine;
+use super::server::ServerProcess;
+use super::workload::{self, Zipf};
+use super::{BenchArgs, stage};
+use crate::StorageArgs;
+use crate::rng::Rng;
+
+/// Rounds per wire.
+const ROUNDS: usize = 2;
+
+pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(n > 0, "--otlp must be positive");
+    std::fs::create_dir_all(storage.dir())?;
+    let keys = super::setup(storage.open().await?.as_ref()).await?;
+    let mut rng = Rng(args.seed);
+    let zipf = Zipf::new(workload::N_MERCHANTS);
+    let n_requests = n.div_ceil(args.batch);
+    stage("generating the workload");
+    let native: Vec<(EventKind, Bytes)> = (0..48)
+        .map(|_| {
+            let body = workload::body(&mut rng, &zipf, EventKind::Threat, args.batch);
+            (EventKind::Threat, Bytes::from(body))
+        })
+        .collect();
+    let mut next_nanos = 1_764_000_000_000_000_000u64;
+    let exports: Vec<Vec<(EventKind, Bytes)>> = (0..ROUNDS)
+        .map(|_| {
+            (0..n_requests)
+                .map(|_| {
+                    let events: Vec<Value> = (0..args.batch)
+                        .map(|_| workload::event(&mut rng, &zipf, EventKind::Threat))
+                        .collect();
+                    let body = export_request(&events, &mut next_nanos).encode_to_vec();
+                    (EventKind::Threat, Bytes::from(body))
+                })
+                .collect()
+        })
+        .collect();
+
+    let exe = std::env::current_exe()?;
+    let server = ServerProcess::start(&exe, storage)?;
+    let mut runs: BTreeMap<&str, Vec<IngestRun>> = BTreeMap::new();
+    for (round, export_pool) in exports.iter().enumerate() {
+        for (name, wire, pool) in [
+            ("native_json", Wire::Native, &native),
+            ("otlp_protobuf", Wire::Otlp, export_pool),
+        ] {
+            stage(&format!(
+                "round {}: {} events as {name}, {} clients x {} events per request",
+                round + 1,
+                n_requests * args.batch,
+                args.clients,
+                args.batch
+            ));
+            let run = ingest_over(
+                server.address,
+                &keys.admin,
+                pool,
+                n_requests,
+                args.clients,
+                args.batch,
+                wire,
+            )
+            .await?;
+            runs.entry(name).or_default().push(run);
+        }
+    }
+    server.stop()?;
+
+    let summary = |runs: &[IngestRun]| -> (f64, Value) {
+        let events: u64 = runs.iter().map(|run| run.events).sum();
+        let bytes: u64 = runs.iter().map(|run| run.bytes).sum();
+        let seconds: f64 = runs.iter().map(|run| run.elapsed.as_secs_f64()).sum();
+        let mut latencies = super::report::Latencies::default();
+        for run in runs {
+            latencies.merge(&run.latencies);
+        }
+        let rate = events as f64 / seconds;
+        let figures = json!({
+            "events": events,
+            "events_per_s": rate.round(),
+            "rounds_events_per_s": runs.iter()
+                .map(|run| (run.events as f64 / run.elapsed.as_secs_f64()).round())
+                .collect::<Vec<_>>(),
+            "bytes_per_event": (bytes as f64 / events as f64).round(),
+            "request_p50_ms": (latencies.percentile(50.0) * 100.0).round() / 100.0,
+            "request_p99_ms": (latencies.percentile(99.0) * 100.0).round() / 100.0,
+        });
+        (rate, figures)
+    };
+    let (native_rate, native_figures) = summary(&runs["native_json"]);
+    let (otlp_rate, otlp_figures) = summary(&runs["otlp_protobuf"]);
+    let ratio = otlp_rate / native_rate;
+    let result = json!({
+        "settings": {"events_per_round": n_requests * args.batch, "rounds": ROUNDS,
+            "clients": args.clients, "batch": args.batch, "seed": args.seed,
+            "backend": if storage.postgres_url().is_some() { "postgres" } else { "sqlite" }},
+        "machine": machine(),
+        "native_json": native_figures,
+        "otlp_protobuf": otlp_figures,
+        "otlp_to_native": (ratio * 100.0).round() / 100.0,
+    });
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    eprintln!(
+        "native JSON {native_rate:.0} events/s, OTLP protobuf {otlp_rate:.0} events/s: \
+         {ratio:.2}x"
+    );
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&result)? + "\n")?;
+        stage(&format!("wrote {}", out.display()));
+    }
+    Ok(())
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Any::String(value.into())),
+        }),
+    }
+}
+
+fn int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Any::Int(value)),
+        }),
+    }
+}
+
+/// The benchmark's threat events as an SDK would export them: one resource per service
+/// version and environment, each event a record with the exception's attributes.
+fn export_request(events: &[Value], next_nanos: &mut u64) -> ExportLogsServiceRequest {
+    let mut by_resource: BTreeMap<(String, String), Vec<LogRecord>> = BTreeMap::new();
+    for event in events {
+        let field = |name: &str| event[name].as_str().unwrap_or_default().to_string();
+        let mut attributes = vec![
+            text("exception.type", &field("error_type")),
+            text("exception.message", &field("message")),
+            text("error.code", &field("error_code")),
+            text("logvault.source", &field("source")),
+            text("logvault.account_id", &field("account_id")),
+            int(
+                "attempt",
+                event["metadata"]["attempt"].as_i64().unwrap_or(0),
+            ),
+        ];
+        if let Some(request_id) = event["metadata"]["request_id"].as_str() {
+            attributes.push(text("request_id", request_id));
+        }
+        *next_nanos += 1;
+        let record = LogRecord {
+            time_unix_nano: *next_nanos,
+            severity_number: 17,
+            severity_text: "ERROR".into(),
+            attributes,
+            ..LogRecord::default()
+        };
+        let resource = (field("version"), field("environment"));
+        by_resource.entry(resource).or_default().push(record);
+    }
+    let resource_logs = by_resource
+        .into_iter()
+        .map(|((version, environment), log_records)| {
+            let (name, number) = version.split_once(' ').unwrap_or((&version, ""));
+            ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![
+                        text("service.name", name),
+                        text("service.version", number),
+                        text("deployment.environment.name", &environment),
+                    ],
+                    dropped_attributes_count: 0,
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records,
+                    ..ScopeLogs::default()
+                }],
+                schema_url: String::new(),
+            }
+        })
+        .collect();
+    ExportLogsServiceRequest { resource_logs }
+}
