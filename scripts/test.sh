@@ -12,6 +12,10 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+# The SIEM stream tests send syslog, CEF and OCSF to a real rsyslog the tests start, also
+# over TLS (its OpenSSL driver).
+[ -x /usr/sbin/rsyslogd ] || missing+=(rsyslog)
+dpkg -s rsyslog-openssl >/dev/null 2>&1 || missing+=(rsyslog-openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   sudo=""
@@ -30,9 +34,10 @@ if ! cmp -s scripts/requirements-test.txt "$venv/requirements-test.txt"; then
   cp scripts/requirements-test.txt "$venv/requirements-test.txt"
 fi
 export LOGVAULT_TEST_PYTHON="$PWD/$venv/bin/python"
-# In this suite, browser, PostgreSQL and Python-peer tests fail (rather than skip) when they
-# cannot run.
+# In this suite, browser, PostgreSQL, Python-peer and rsyslog tests fail (rather than skip)
+# when they cannot run.
 export LOGVAULT_TEST_REQUIRE_BROWSER=1 LOGVAULT_TEST_REQUIRE_POSTGRES=1 LOGVAULT_TEST_REQUIRE_PYTHON=1
+export LOGVAULT_TEST_REQUIRE_RSYSLOG=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

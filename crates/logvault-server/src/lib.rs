@@ -29,7 +29,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::Caller;
-pub use listener::{ListenerConfig, TlsAcceptor, TlsError, tls_acceptor};
+pub use listener::{
+    ListenerConfig, ServerName, TlsAcceptor, TlsConnector, TlsError, tls_acceptor, tls_connector,
+};
 pub use metrics::HttpMetrics;
 pub use problem::ApiError;
 pub use rate::RateLimit;
@@ -55,7 +57,12 @@ pub struct ServerConfig {
     pub max_tails_per_person: usize,
     /// Retention defaults, for the policies the API shows and the floor it enforces.
     pub retention: RetentionDefaults,
+    /// More samples for `/metrics` from tasks beside the server (the SIEM streams).
+    pub metrics_sources: Vec<MetricsSource>,
 }
+
+/// Appends Prometheus text samples to the `/metrics` answer.
+pub type MetricsSource = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 impl ServerConfig {
     /// The default limits with `scrubber`.
@@ -69,6 +76,7 @@ impl ServerConfig {
             sessions: SessionLifetimes::default(),
             max_tails_per_person: 8,
             retention: RetentionDefaults::default(),
+            metrics_sources: Vec::new(),
         }
     }
 }

@@ -49,5 +49,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Events waiting for the writer.",
         store.queue_events.load(Ordering::Relaxed),
     );
+    for source in &state.config.metrics_sources {
+        source(&mut out);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -16,6 +16,11 @@
 //! threat_days = 90
 //! floor_days = 365
 //! archive = true
+//!
+//! [[siem.streams]]
+//! name = "soc"
+//! format = "syslog"
+//! address = "siem.internal:6514"
 //! ```
 
 use std::collections::BTreeMap;
@@ -76,6 +81,27 @@ pub(crate) fn apply(command: &Command, args: Vec<OsString>) -> anyhow::Result<Ve
                 path.display(),
                 setting_name(variable.to_str().unwrap_or_default())
             ),
+            // An array of tables, such as `[[siem.streams]]`: one flag per table, its keys
+            // as `key=value` pairs.
+            (ArgAction::Append, Value::Array(items)) => {
+                for item in items {
+                    let Value::Object(table) = item else {
+                        anyhow::bail!(
+                            "{}: each {} must be a table",
+                            path.display(),
+                            setting_name(variable.to_str().unwrap_or_default())
+                        );
+                    };
+                    let pairs: Vec<String> = table
+                        .iter()
+                        .map(|(key, value)| match value {
+                            Value::String(text) => format!("{key}={text}"),
+                            other => format!("{key}={other}"),
+                        })
+                        .collect();
+                    args.push(format!("--{long}={}", pairs.join(",")).into());
+                }
+            }
             (_, Value::String(text)) => args.push(format!("--{long}={text}").into()),
             (_, Value::Number(number)) => args.push(format!("--{long}={number}").into()),
             (_, Value::Bool(flag)) => args.push(format!("--{long}={flag}").into()),

@@ -13,6 +13,7 @@ mod remote;
 mod retention;
 mod rng;
 mod serve;
+mod siem;
 mod signing;
 mod verify;
 

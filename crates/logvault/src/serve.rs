@@ -73,6 +73,8 @@ pub(crate) struct ServeArgs {
     listener: ListenerArgs,
     #[command(flatten)]
     page: PageArgs,
+    #[command(flatten)]
+    siem: crate::siem::SiemArgs,
     /// Log format on stderr.
     #[arg(long, env = "LOGVAULT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -189,8 +191,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     config.max_tails_per_person = args.page.max_tails as usize;
     config.retention = args.retention.defaults();
+    let streams = crate::siem::Streams::start(store.clone(), &args.siem.streams).await?;
+    config.metrics_sources.push(streams.metrics_source());
     let state = AppState::new(store, config);
     logvault_server::serve(listener, state, shutdown_signal()).await?;
+    streams.stop().await;
     purging.abort();
     let _ = stop_checkpoints.send(true);
     checkpoints.await?;

@@ -74,7 +74,6 @@ fn cef_lines_carry_the_event_and_never_break() {
                "redactions": {}}),
     );
     let line = cef::line(&threat);
-    let header: Vec<&str> = line.splitn(8, '|').collect();
     assert!(line.contains("|Time\\|out|a b|8|"), "{line}");
     assert!(line.contains("msg=a\\nb"), "{line}");
     assert!(line.contains("cn2=504 cn2Label=http_status"), "{line}");

@@ -1,6 +1,6 @@
-//! `GET /v1/{audit,threat}-events/export?format=csv|ndjson&…filters`: every matching event in
-//! the caller's scope, newest first, streamed page by page with the cursor so memory stays
-//! bounded whatever the size. Callers are API keys with `read` or people signed in to the
+//! `GET /v1/{audit,threat}-events/export?format=csv|ndjson|ocsf&…filters`: every matching event
+//! in the caller's scope, newest first, streamed page by page with the cursor so memory
+//! stays bounded whatever the size. Callers are API keys with `read` or people signed in to the
 //! Logs page (its export links). Each export is recorded as `logs.exported`.
 
 use axum::body::{Body, Bytes};
@@ -54,6 +54,8 @@ impl FromRequestParts<AppState> for Exporter {
 enum Format {
     Csv,
     Ndjson,
+    /// NDJSON of OCSF events (`logvault_core::siem::ocsf`).
+    Ocsf,
 }
 
 pub(crate) async fn export_audit(
@@ -95,9 +97,10 @@ fn split_format(raw: Option<&str>) -> Result<(Format, String), ApiError> {
     let format = match format.as_deref() {
         Some("csv") => Format::Csv,
         Some("ndjson") => Format::Ndjson,
+        Some("ocsf") => Format::Ocsf,
         _ => {
             return Err(ApiError::InvalidQuery(
-                "format must be csv or ndjson".into(),
+                "format must be csv, ndjson or ocsf".into(),
             ));
         }
     };
@@ -128,7 +131,11 @@ async fn export(
     }
     let metadata = json!({
         "kind": kind.as_str(),
-        "format": match format { Format::Csv => "csv", Format::Ndjson => "ndjson" },
+        "format": match format {
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+            Format::Ocsf => "ocsf",
+        },
         "query": query_summary(raw.as_deref()),
     });
     state
@@ -139,6 +146,7 @@ async fn export(
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Ndjson => ("application/x-ndjson", "ndjson"),
+        Format::Ocsf => ("application/x-ndjson", "ocsf.ndjson"),
     };
     let filename = format!(
         "{}-events-{}.{extension}",
@@ -207,6 +215,10 @@ impl Pages {
                 Format::Csv => out.push_str(&csv_row(event)),
                 Format::Ndjson => {
                     out.push_str(&event.to_json().to_string());
+                    out.push('\n');
+                }
+                Format::Ocsf => {
+                    out.push_str(&logvault_core::siem::ocsf::event(event).to_string());
                     out.push('\n');
                 }
             }
@@ -343,6 +355,7 @@ mod tests {
                 Some((Format::Ndjson, "action=x")),
             ),
             (Some("action=x"), None),
+            (Some("format=ocsf"), Some((Format::Ocsf, ""))),
             (Some("format=xml"), None),
             (Some("format=csv&format=csv"), None),
             (Some("format=csv&limit=5"), None),

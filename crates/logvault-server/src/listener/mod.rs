@@ -27,8 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-pub use tls::{TlsError, tls_acceptor};
-pub use tokio_rustls::TlsAcceptor;
+pub use tls::{TlsError, tls_acceptor, tls_connector};
+pub use tokio_rustls::rustls::pki_types::ServerName;
+pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::{ApiError, HttpMetrics};
 

@@ -54,3 +54,33 @@ pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, Tl
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+/// A client configuration trusting only the CA certificates in `ca_file` (PEM): how SIEM
+/// streams reach a collector over TLS. A collector is usually on a private CA, so there is no
+/// fallback to a public root store.
+pub fn tls_connector(ca_file: &Path) -> Result<tokio_rustls::TlsConnector, TlsError> {
+    let certificates = CertificateDer::pem_file_iter(ca_file)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            TlsError(format!(
+                "cannot read certificates from {}: {e}",
+                ca_file.display()
+            ))
+        })?;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certificates);
+    if added == 0 {
+        return Err(TlsError(format!(
+            "{} holds no usable PEM certificate",
+            ca_file.display()
+        )));
+    }
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
+        ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| TlsError(format!("no TLS protocol version: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}

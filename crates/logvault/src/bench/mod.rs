@@ -12,6 +12,7 @@ mod purge;
 mod queries;
 mod report;
 mod server;
+mod siem;
 mod soak;
 mod workload;
 
@@ -88,6 +89,10 @@ pub(crate) struct BenchArgs {
     /// native JSON, alternating, on one server (`otlp.rs`).
     #[arg(long)]
     otlp: Option<usize>,
+    /// Instead of the benchmark, store this many events and measure how fast one syslog
+    /// stream delivers them to an rsyslogd on a loopback port (`siem.rs`).
+    #[arg(long)]
+    siem_stream: Option<usize>,
     /// Seconds of ingest without a purge that `--purge` compares against.
     #[arg(long, default_value_t = 30)]
     purge_baseline: u64,
@@ -140,6 +145,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(n) = args.otlp {
         let result = otlp::run(&args, &storage, n).await;
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return result;
+    }
+    if let Some(n) = args.siem_stream {
+        let result = siem::run(&args, &storage, n).await;
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }

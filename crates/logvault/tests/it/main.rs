@@ -16,5 +16,6 @@ mod pg_cluster;
 mod privacy;
 mod retention;
 mod server;
+mod siem;
 mod terminal;
 mod tls;
