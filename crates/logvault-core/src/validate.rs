@@ -49,7 +49,7 @@ impl Default for Limits {
 }
 
 /// One thing wrong with one event of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// Position of the event in the request, from 0.
     pub index: usize,
@@ -222,6 +222,12 @@ pub fn validate_event_with(
     for server_field in ["id", "account_id", "occurred_at"] {
         body.remove(server_field);
     }
+    // JSON does not tell `504` from `504.0` (JSON Schema calls both integers); store `504`.
+    if let Some(Value::Object(api)) = body.get_mut("api")
+        && let Some(status) = api.get("status").and_then(http_status)
+    {
+        api.insert("status".into(), status.into());
+    }
     let redactions = scrubber.scrub_event(kind, &mut body);
     if kind == EventKind::Threat || !redactions.is_empty() {
         body.insert("redactions".into(), redactions.to_json());
@@ -242,7 +248,8 @@ pub fn validate_event_with(
     })
 }
 
-const AUDIT_FIELDS: &[&str] = &[
+/// The fields an audit event may carry (`event::wire::AuditEventInput` has the same).
+pub const AUDIT_FIELDS: &[&str] = &[
     "id",
     "account_id",
     "action",
@@ -254,7 +261,8 @@ const AUDIT_FIELDS: &[&str] = &[
     "occurred_at",
     "metadata",
 ];
-const THREAT_FIELDS: &[&str] = &[
+/// The fields a threat event may carry (`event::wire::ThreatEventInput` has the same).
+pub const THREAT_FIELDS: &[&str] = &[
     "id",
     "account_id",
     "source",
@@ -467,13 +475,21 @@ impl Checker<'_> {
             self.string(api, "api.", "path", false, 2048);
             match api.get("status") {
                 None | Some(Value::Null) => {}
-                Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (100..=599).contains(&s)) => {}
+                Some(status) if http_status(status).is_some() => {}
                 Some(_) => self.problem("api.status", "must be an HTTP status code (100-599)"),
             }
         }
         let stacktrace_limit = self.limits.max_stacktrace_bytes;
         self.string(object, "", "stacktrace", false, stacktrace_limit);
     }
+}
+
+/// An HTTP status code (100-599) written as a JSON number, `504` or `504.0` alike.
+fn http_status(value: &Value) -> Option<u16> {
+    let number = value.as_f64()?;
+    let whole = number.fract() == 0.0 && (100.0..=599.0).contains(&number);
+    // In range and whole, so the conversion is exact.
+    whole.then_some(number as u16)
 }
 
 /// An address as 16 bytes; IPv4 is mapped into IPv6 so both sort in one space.
@@ -590,6 +606,14 @@ mod tests {
                 vec![],
             ),
             (
+                json!({"source": "api", "error_type": "E", "message": "m", "api": {"status": 504.0}}),
+                vec![],
+            ),
+            (
+                json!({"source": "api", "error_type": "E", "message": "m", "api": {"status": 504.5}}),
+                vec!["api.status: must be an HTTP status code (100-599)"],
+            ),
+            (
                 json!({"source": "web", "message": "x".repeat(9000), "api": {"status": 99}}),
                 vec![
                     "source: must be one of sdk, api",
@@ -606,6 +630,17 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    /// Found by schemathesis: `504.0` is an integer to JSON Schema, so it is taken, and
+    /// stored as `504`.
+    #[test]
+    fn whole_number_statuses_are_stored_as_integers() {
+        let input =
+            json!({"source": "api", "error_type": "E", "message": "m", "api": {"status": 504.0}});
+        let event = validate_event(EventKind::Threat, 0, &input, "mer_1", &Limits::default())
+            .expect("valid");
+        assert!(event.body.contains(r#""status":504}"#), "{}", event.body);
     }
 
     #[test]

@@ -293,9 +293,12 @@ pub(crate) fn query(
 ) -> StoreResult<Page> {
     let needle = query.text.as_deref().unwrap_or_default().to_lowercase();
     let wanted = query.limit + 1;
+    // A cursor past the end of the log starts where the log ends: the scope walk steps down
+    // from `top`, and from a forged `c7fff…` it would step for ever (found by schemathesis).
+    let log_top = i64::try_from(log_size(connection)?).unwrap_or(i64::MAX - 1) + 1;
     let top = match query.before_seq {
-        Some(before) => i64::try_from(before).unwrap_or(i64::MAX),
-        None => i64::try_from(log_size(connection)?).unwrap_or(i64::MAX) + 1,
+        Some(before) => i64::try_from(before).unwrap_or(i64::MAX).min(log_top),
+        None => log_top,
     };
     let indexed = i64::try_from(indexed_upto(connection)?).unwrap_or(i64::MAX);
     // Trigrams cannot find a needle shorter than three characters: then only the scope walk.

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::{AccountId, Micros};
 
 mod index;
+pub mod wire;
 
 pub use index::IndexFields;
 

@@ -58,6 +58,49 @@ enum Format {
     Ocsf,
 }
 
+/// The format of an export.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // The parameter's documentation; `split_format` reads it.
+struct FormatParam {
+    /// `csv` (RFC 4180; cells a spreadsheet would run as formulas start with `'`), `ndjson`,
+    /// or `ocsf` (one OCSF event per line).
+    #[param(value_type = ExportFormat)]
+    format: String,
+}
+
+/// The formats an export streams.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // The schema of `format`.
+pub(crate) enum ExportFormat {
+    /// Comma-separated values.
+    Csv,
+    /// One JSON event per line.
+    Ndjson,
+    /// One OCSF 1.5.0 event per line: Authentication (3002) for audit events, Base Event (0)
+    /// for threat events.
+    Ocsf,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit-events/export",
+    tag = "read",
+    operation_id = "exportAuditEvents",
+    summary = "Every matching audit event in the caller's scope, newest first, streamed",
+    description = "Takes the list filters but not `limit`. Also open to a signed-in person of \
+        the Logs page (its session cookie, same-origin). Recorded as `logs.exported`.",
+    params(FormatParam, super::params::ListParams),
+    responses(
+        (status = 200, description = "The events as CSV, NDJSON or OCSF NDJSON", content(
+            (String = "text/csv; charset=utf-8"),
+            (logvault_core::event::wire::AuditEvent = "application/x-ndjson"),
+        )),
+        (status = 400, response = super::openapi::Problem),
+        (status = 404, response = super::openapi::Problem),
+    ),
+)]
 pub(crate) async fn export_audit(
     state: State<AppState>,
     exporter: Exporter,
@@ -67,6 +110,24 @@ pub(crate) async fn export_audit(
     export(state, exporter, origin, query, EventKind::Audit).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/threat-events/export",
+    tag = "read",
+    operation_id = "exportThreatEvents",
+    summary = "Every matching threat event in the caller's scope, newest first, streamed",
+    description = "Takes the list filters but not `limit`. Also open to a signed-in person of \
+        the Logs page (its session cookie, same-origin). Recorded as `logs.exported`.",
+    params(FormatParam, super::params::ListParams),
+    responses(
+        (status = 200, description = "The events as CSV, NDJSON or OCSF NDJSON", content(
+            (String = "text/csv; charset=utf-8"),
+            (logvault_core::event::wire::ThreatEvent = "application/x-ndjson"),
+        )),
+        (status = 400, response = super::openapi::Problem),
+        (status = 404, response = super::openapi::Problem),
+    ),
+)]
 pub(crate) async fn export_threat(
     state: State<AppState>,
     exporter: Exporter,

@@ -9,9 +9,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use logvault_core::event::wire::{
+    AuditEventInput, AuditIngestBody, ThreatEventInput, ThreatIngestBody,
+};
 use logvault_core::validate::{BatchError, parse_batch, validate_event_with};
-use logvault_core::{EventKind, NewEvent, Principal};
-use serde_json::json;
+use logvault_core::{EventKind, Micros, NewEvent, Principal};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Ingester;
 use crate::{ApiError, AppState};
@@ -25,6 +29,60 @@ use crate::{ApiError, AppState};
 const DISCARD_BYTES: usize = 8 * 1024 * 1024;
 const DISCARD_TIME: Duration = Duration::from_secs(5);
 
+/// What an ingest answers: one acknowledgement per event, in the request's order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IngestResponse {
+    /// The events, each durably committed.
+    data: Vec<IngestAck>,
+}
+
+/// One committed event.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IngestAck {
+    /// The event's id (the client's, or a UUIDv7 the service assigned).
+    id: String,
+    /// Its account.
+    account_id: String,
+    /// Its position in the deployment's log.
+    seq: u64,
+    /// Its position within the account.
+    account_seq: u64,
+    /// The service's clock at commit.
+    #[schema(value_type = String, format = DateTime)]
+    received_at: Micros,
+    /// Its RFC 6962 leaf hash, in hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    leaf_hash: String,
+    /// Whether it repeats an event stored earlier with the same id and content (which is
+    /// answered as first stored and not stored again).
+    duplicate: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/audit-events",
+    tag = "ingest",
+    operation_id = "ingestAuditEvents",
+    summary = "Store audit events (the key needs `ingest`)",
+    description = "One event, an array, or NDJSON. The request is validated as a whole: if any \
+        event is invalid nothing is stored and the 400 lists every problem. A 2xx means every \
+        event is durably committed.",
+    request_body(
+        description = "One audit event or an array of them (JSON), or one per line (NDJSON)",
+        content(
+            (AuditIngestBody = "application/json"),
+            (AuditEventInput = "application/x-ndjson"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "Stored (at least one event is new)", body = IngestResponse),
+        (status = 200, description = "Every event repeats one stored before", body = IngestResponse),
+        (status = 400, response = super::openapi::Problem),
+        (status = 409, description = "`id-conflict`: an id reused with other content", body = crate::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, response = super::openapi::Problem),
+        (status = 415, response = super::openapi::Problem),
+    ),
+)]
 pub(crate) async fn post_audit(
     State(state): State<AppState>,
     Ingester(principal): Ingester,
@@ -34,6 +92,31 @@ pub(crate) async fn post_audit(
     ingest(state, principal, EventKind::Audit, headers, body).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/threat-events",
+    tag = "ingest",
+    operation_id = "ingestThreatEvents",
+    summary = "Store threat events (the key needs `ingest`); customer data is scrubbed first",
+    description = "One event, an array, or NDJSON. The request is validated as a whole: if any \
+        event is invalid nothing is stored and the 400 lists every problem. A 2xx means every \
+        event is durably committed.",
+    request_body(
+        description = "One threat event or an array of them (JSON), or one per line (NDJSON)",
+        content(
+            (ThreatIngestBody = "application/json"),
+            (ThreatEventInput = "application/x-ndjson"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "Stored (at least one event is new)", body = IngestResponse),
+        (status = 200, description = "Every event repeats one stored before", body = IngestResponse),
+        (status = 400, response = super::openapi::Problem),
+        (status = 409, description = "`id-conflict`: an id reused with other content", body = crate::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, response = super::openapi::Problem),
+        (status = 415, response = super::openapi::Problem),
+    ),
+)]
 pub(crate) async fn post_threat(
     State(state): State<AppState>,
     Ingester(principal): Ingester,
@@ -73,18 +156,16 @@ async fn ingest(
     let outcomes = state.store.ingest(events).await?;
     let n_new = outcomes.iter().filter(|outcome| !outcome.duplicate).count();
     state.metrics.ingested(kind, n_new);
-    let data: Vec<_> = outcomes
+    let data = outcomes
         .iter()
-        .map(|outcome| {
-            json!({
-                "id": outcome.event_id,
-                "account_id": outcome.account_id,
-                "seq": outcome.seq,
-                "account_seq": outcome.account_seq,
-                "received_at": outcome.received_at,
-                "leaf_hash": hex::encode(outcome.leaf_hash),
-                "duplicate": outcome.duplicate,
-            })
+        .map(|outcome| IngestAck {
+            id: outcome.event_id.clone(),
+            account_id: outcome.account_id.clone(),
+            seq: outcome.seq,
+            account_seq: outcome.account_seq,
+            received_at: outcome.received_at,
+            leaf_hash: hex::encode(outcome.leaf_hash),
+            duplicate: outcome.duplicate,
         })
         .collect();
     let status = if n_new > 0 {
@@ -92,7 +173,7 @@ async fn ingest(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(json!({ "data": data }))).into_response())
+    Ok((status, Json(IngestResponse { data })).into_response())
 }
 
 /// The whole body, or 413 when `Content-Length` or the bytes themselves go over `max_bytes`;

@@ -3,6 +3,7 @@
 mod events;
 mod export;
 mod ingest;
+pub(crate) mod openapi;
 mod otlp;
 pub(crate) mod params;
 mod proofs;
@@ -32,6 +33,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/checkpoints/latest", get(proofs::latest_checkpoint))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
+        .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/retention", get(retention::show))
         .route(
             "/v1/retention/{account_id}/hold",

@@ -3,10 +3,12 @@
 
 use std::net::IpAddr;
 
+use logvault_core::event::wire;
 use logvault_core::validate::ip_bytes;
 use logvault_core::{EventKind, Micros};
 use logvault_store::{EventQuery, IpRange, TrendGroup, TrendInterval, TrendQuery};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::ApiError;
 
@@ -14,24 +16,72 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
 
 /// Every parameter a list request may carry; kind-specific ones are checked after parsing.
-#[derive(Debug, Default, Deserialize)]
+/// Its fields, with their bounds, are also the parameters the OpenAPI document lists.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
+    /// Only this account's events; it must be in the caller's scope (else 404).
     account_id: Option<String>,
+    /// Only events received at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// Only events received at or before this time (RFC 3339, not before `from`).
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// Text search over the event's words (at most 256 bytes).
+    #[param(max_length = 256)]
     q: Option<String>,
+    /// Events per page (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// Where the previous page ended: its `next_cursor`, as returned.
+    #[param(pattern = "^c[0-9a-f]{16}$")]
     cursor: Option<String>,
+    /// Audit events: the action, e.g. `user.login`.
     action: Option<String>,
+    /// Audit events: `success` or `failure`.
+    #[param(value_type = Option<wire::Outcome>)]
     outcome: Option<String>,
+    /// Audit events: the actor's id.
     actor_id: Option<String>,
+    /// Audit events: the origin address, or a CIDR block containing it.
+    #[param(schema_with = ip_or_cidr)]
     ip: Option<String>,
+    /// Audit events: the client's request id.
     request_id: Option<String>,
+    /// Threat events: the error type.
     error_type: Option<String>,
+    /// Threat events: `sdk` or `api`.
+    #[param(value_type = Option<wire::ThreatSource>)]
     source: Option<String>,
+    /// Threat events: the version.
     version: Option<String>,
+    /// Threat events: the environment.
     environment: Option<String>,
+}
+
+/// An address, or an IPv4 CIDR block (IPv6 blocks such as `2001:db8::/32` are taken too).
+fn ip_or_cidr() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::KnownFormat;
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+    let format = |known| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(known)))
+    };
+    let octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    let v4_block = format!(r"^({octet}\.){{3}}{octet}/(3[0-2]|[12]?[0-9])$");
+    utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(format(KnownFormat::Ipv4))
+        .item(format(KnownFormat::Ipv6))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(v4_block)),
+        )
+        .description(Some("An IP address or CIDR block"))
+        .into()
 }
 
 /// Parses a raw query string into `T`, naming the offending parameter on failure.
@@ -48,22 +98,22 @@ pub(crate) fn parse_query<T: for<'de> Deserialize<'de> + Default>(
 impl ListParams {
     /// The store query these parameters ask for.
     pub(crate) fn to_query(&self, kind: EventKind) -> Result<EventQuery, ApiError> {
-        let wrong_kind: &[(&str, bool)] = match kind {
-            EventKind::Audit => &[
-                ("error_type", self.error_type.is_some()),
-                ("source", self.source.is_some()),
-                ("version", self.version.is_some()),
-                ("environment", self.environment.is_some()),
-            ],
-            EventKind::Threat => &[
-                ("action", self.action.is_some()),
-                ("outcome", self.outcome.is_some()),
-                ("actor_id", self.actor_id.is_some()),
-                ("ip", self.ip.is_some()),
-                ("request_id", self.request_id.is_some()),
-            ],
+        let given = |name: &str| match name {
+            "action" => self.action.is_some(),
+            "outcome" => self.outcome.is_some(),
+            "actor_id" => self.actor_id.is_some(),
+            "ip" => self.ip.is_some(),
+            "request_id" => self.request_id.is_some(),
+            "error_type" => self.error_type.is_some(),
+            "source" => self.source.is_some(),
+            "version" => self.version.is_some(),
+            "environment" => self.environment.is_some(),
+            _ => false,
         };
-        if let Some((name, _)) = wrong_kind.iter().find(|(_, present)| *present) {
+        if let Some(name) = Self::filters_of_other_kind(kind)
+            .iter()
+            .find(|name| given(name))
+        {
             return Err(ApiError::InvalidQuery(format!(
                 "{name} does not filter {} events",
                 kind.as_str()
@@ -134,6 +184,14 @@ impl ListParams {
     pub(crate) fn account_id(&self) -> Option<&str> {
         self.account_id.as_deref()
     }
+
+    /// The filters that belong to the other kind of event, refused for `kind`.
+    pub(crate) fn filters_of_other_kind(kind: EventKind) -> &'static [&'static str] {
+        match kind {
+            EventKind::Audit => &["error_type", "source", "version", "environment"],
+            EventKind::Threat => &["action", "outcome", "actor_id", "ip", "request_id"],
+        }
+    }
 }
 
 fn parse_time(name: &str, text: &str) -> Result<Micros, ApiError> {
@@ -201,14 +259,48 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<u64> {
 }
 
 /// Parameters of `GET /v1/threat-events/trends`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TrendParams {
+    /// Only this account's events; it must be in the caller's scope (else 404).
     account_id: Option<String>,
+    /// What to count events by (default `error_type`).
+    #[param(value_type = Option<TrendGroupName>)]
     group_by: Option<String>,
+    /// Bucket width (default `hour`).
+    #[param(value_type = Option<TrendIntervalName>)]
     interval: Option<String>,
+    /// Start (RFC 3339; default 24 hours or 30 days before `to`). At most 9,600 buckets
+    /// between `from` and `to`.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// End (RFC 3339; default now; not before `from`).
+    #[param(format = DateTime)]
     to: Option<String>,
+}
+
+/// What trends count events by.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // The schema of `group_by`; `TrendParams::to_query` parses it.
+pub(crate) enum TrendGroupName {
+    /// By `version`.
+    Version,
+    /// By `environment`.
+    Environment,
+    /// By `error_type`.
+    ErrorType,
+}
+
+/// The width of a trend bucket.
+#[derive(Debug, utoipa::ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TrendIntervalName {
+    /// An hour.
+    Hour,
+    /// A day.
+    Day,
 }
 
 /// Most buckets one trends request may ask for.

@@ -164,6 +164,26 @@ fn cases(token: &str) -> Vec<Case> {
         )
         .expect(400, "invalid-events")
         .mentioning("actor.shoe"),
+        // Found by schemathesis: a whole number written with a fraction (`504.0`) is taken,
+        // a real fraction is not.
+        Case::post_json(
+            "fractional API status",
+            THREAT,
+            &json!({"source": "api", "error_type": "E", "message": "m", "api": {"status": 504.5}}),
+        )
+        .expect(400, "invalid-events")
+        .mentioning("api.status"),
+        Case {
+            content_type: Some("application/json"),
+            body: br#"{"days": 35.5}"#.to_vec(),
+            ..Case::new(
+                "fractional retention days",
+                Method::PUT,
+                format!("/v1/retention/{MER_A1}/audit"),
+            )
+        }
+        .expect(400, "invalid-setting")
+        .mentioning("days"),
         Case::post_json(
             "unknown threat field",
             THREAT,
@@ -419,4 +439,83 @@ async fn still_serving(world: &World, n: usize) -> Result<(), String> {
         return Err(format!("a refused request stored {}", event.event_id));
     }
     Ok(())
+}
+
+/// Found by schemathesis: JSON Schema's integers include `504.0` and `35.0`, so the API
+/// takes them as the whole numbers they are.
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_numbers_written_with_a_fraction_are_taken() {
+    let world = World::new().await;
+    let event = json!({"id": "whole-status", "source": "api", "error_type": "E", "message": "m",
+                       "api": {"status": 504.0}});
+    world
+        .ingest(Who::MerchantA1, EventKind::Threat, event)
+        .await;
+    let stored = world
+        .get(Who::MerchantA1, "/v1/threat-events/whole-status")
+        .await;
+    stored.assert_status(200);
+    assert_eq!(
+        stored.json()["api"]["status"],
+        json!(504),
+        "stored as an integer"
+    );
+
+    let request = world
+        .request(
+            Who::Admin,
+            Method::PUT,
+            &format!("/v1/retention/{MER_A1}/audit"),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"days": 35.0}"#))
+        .expect("request");
+    let reply = world.send_request(request).await;
+    reply.assert_status(200);
+    assert_eq!(
+        reply.json()["data"][0]["audit"]["days"],
+        json!(35),
+        "{}",
+        reply.text()
+    );
+}
+
+/// Found by schemathesis: a text search with a cursor far past the end of the log (a forged
+/// `c7fff…`, which decodes like any other) walked down from it step by step, holding a reader for ever; a few
+/// such requests left no reader for anyone. It now starts where the log ends.
+#[test]
+fn a_text_search_from_a_cursor_past_the_log_answers_at_once() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let outcome = runtime.block_on(async {
+        let world = World::new().await;
+        let far = format!("c{:016x}", i64::MAX - 1);
+        for who in [Who::Admin, Who::PartnerA, Who::MerchantA1] {
+            for kind in [EventKind::Audit, EventKind::Threat] {
+                for q in ["a", "ab", "abc"] {
+                    let uri = format!("{}?q={q}&cursor={far}", base(kind));
+                    let limit = std::time::Duration::from_secs(10);
+                    match tokio::time::timeout(limit, world.get(who, &uri)).await {
+                        Ok(reply) if reply.status == 200 => {}
+                        Ok(reply) => {
+                            return Err(format!(
+                                "{who:?} {uri}: {} {}",
+                                reply.status,
+                                reply.text()
+                            ));
+                        }
+                        Err(_) => return Err(format!("{who:?} {uri}: no answer within {limit:?}")),
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    // A walk that never ends must fail this test, not hang it waiting for the reader.
+    runtime.shutdown_background();
+    if let Err(problem) = outcome {
+        panic!("{problem}");
+    }
 }

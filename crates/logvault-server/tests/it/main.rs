@@ -6,6 +6,7 @@ mod access;
 mod bad_input;
 mod ingest;
 mod listener;
+mod openapi;
 mod ops;
 mod parsers;
 mod reads;

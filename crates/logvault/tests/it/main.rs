@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod http;
 mod multinode;
+mod openapi;
 mod otlp;
 mod peers;
 #[path = "../../../logvault-postgres/tests/it/cluster.rs"]
