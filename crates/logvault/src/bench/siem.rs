@@ -140,6 +140,7 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
     let server =
         ServerProcess::start_with_env(&exe, storage, &[("LOGVAULT_SIEM_STREAMS", &stream)])?;
     let started = Instant::now();
+    let load_at_start = load_average();
     let mut counter = LineCounter {
         file: None,
         path: out,
@@ -184,6 +185,8 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
         "mb_per_s": rate * mean_bytes / 1e6,
         "mean_message_bytes": mean_bytes,
         "server_peak_rss_mb": peak_rss_mb,
+        // Other work on the machine shares its cores with the server and rsyslogd.
+        "load_average_1m": {"at_start": load_at_start, "at_end": load_average()},
     });
     println!("{}", serde_json::to_string_pretty(&result)?);
     stage(&format!(
@@ -195,4 +198,14 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
         stage(&format!("wrote {}", out.display()));
     }
     Ok(())
+}
+
+/// The 1-minute load average (Linux `/proc/loadavg`).
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
