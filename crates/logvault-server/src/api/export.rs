@@ -83,6 +83,43 @@ pub(crate) enum ExportFormat {
     Ocsf,
 }
 
+/// One line of an NDJSON export: the event as the API returns it (`format=ndjson`), or its
+/// OCSF form (`format=ocsf`).
+pub(crate) struct ExportLine<E>(std::marker::PhantomData<E>);
+
+impl<E: utoipa::ToSchema> utoipa::PartialSchema for ExportLine<E> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+        let ocsf = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("An OCSF 1.5.0 event (`format=ocsf`)"));
+        AnyOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(E::name()))
+            .item(ocsf)
+            .into()
+    }
+}
+
+impl<E: utoipa::ToSchema> utoipa::ToSchema for ExportLine<E> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("{}ExportLine", E::name()).into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((E::name().into(), E::schema()));
+        E::schemas(schemas);
+    }
+}
+
+// Plain names for the OpenAPI derive, which composes generic arguments itself.
+type AuditExportLine = ExportLine<logvault_core::event::wire::AuditEvent>;
+type ThreatExportLine = ExportLine<logvault_core::event::wire::ThreatEvent>;
+
 #[utoipa::path(
     get,
     path = "/v1/audit-events/export",
@@ -95,7 +132,7 @@ pub(crate) enum ExportFormat {
     responses(
         (status = 200, description = "The events as CSV, NDJSON or OCSF NDJSON", content(
             (String = "text/csv; charset=utf-8"),
-            (logvault_core::event::wire::AuditEvent = "application/x-ndjson"),
+            (AuditExportLine = "application/x-ndjson"),
         )),
         (status = 400, response = super::openapi::Problem),
         (status = 404, response = super::openapi::Problem),
@@ -122,7 +159,7 @@ pub(crate) async fn export_audit(
     responses(
         (status = 200, description = "The events as CSV, NDJSON or OCSF NDJSON", content(
             (String = "text/csv; charset=utf-8"),
-            (logvault_core::event::wire::ThreatEvent = "application/x-ndjson"),
+            (ThreatExportLine = "application/x-ndjson"),
         )),
         (status = 400, response = super::openapi::Problem),
         (status = 404, response = super::openapi::Problem),
