@@ -443,7 +443,7 @@ fn rsyslog_receives_streams_across_restarts_and_kill_9() {
     // kill -9 while a stream is busy: after the restart every event is there, and only the
     // batch that was written but not yet recorded may have come twice.
     // rsyslog stops reading meanwhile, so batches are still in flight (in the socket
-    // buffers, or a write blocked) when logvault dies.
+    // buffers, or a write blocked) when logvault dies; ingest is answered all the same.
     rsyslog.signal("STOP");
     let burst = ids("burst", 0..6000);
     ingest_ids(&server, &key, &burst);
@@ -547,5 +547,74 @@ fn a_tls_stream_reaches_rsyslog_trusting_only_its_ca() {
     assert!(
         metrics.contains("logvault_siem_errors_total{stream=\"tls\"} 0"),
         "{metrics}"
+    );
+}
+
+#[test]
+fn a_partner_stream_carries_the_partner_tree_and_nothing_else() {
+    let Some(rsyslogd) = rsyslogd() else {
+        return;
+    };
+    let (temp, dir) = temp_data_dir();
+    let rsyslog = Rsyslog::start(&rsyslogd, &temp.path().join("rsyslog"), &["cef"]);
+    let dir_text = dir.to_str().expect("UTF-8 path");
+    for args in [
+        ["--kind", "partner", "--id", "par_s", "--name", "P"].as_slice(),
+        &[
+            "--kind",
+            "merchant",
+            "--partner",
+            "par_s",
+            "--id",
+            "mer_in",
+            "--name",
+            "In",
+        ],
+        &["--kind", "merchant", "--id", "mer_out", "--name", "Out"],
+    ] {
+        let mut command = vec!["accounts", "create", "--data-dir", dir_text];
+        command.extend(args);
+        let output = cli(&command);
+        assert!(output.status.success(), "{output:?}");
+    }
+    let stream = format!(
+        "name=partner,format=cef,address=127.0.0.1:{},account=par_s",
+        rsyslog.port("cef")
+    );
+    let server = Server::start(&dir, &["--siem-stream", &stream]);
+    let key = server.admin_key();
+    let mut inside = Vec::new();
+    for (account, prefix) in [("par_s", "p"), ("mer_in", "in"), ("mer_out", "out")] {
+        let events: Vec<Value> = (0..20)
+            .map(|i| audit(&format!("{prefix}-{i}"), account, json!({})))
+            .collect();
+        ingest(&server, &key, "audit", &events);
+        if account != "mer_out" {
+            inside.extend(
+                events
+                    .iter()
+                    .map(|event| event["id"].as_str().unwrap_or_default().to_string()),
+            );
+        }
+    }
+    wait_for(&rsyslog, &inside);
+    // The stream is caught up once it has passed the other account's events too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .get("/metrics", &key)
+        .body
+        .contains("logvault_siem_lag{stream=\"partner\"} 0")
+    {
+        assert!(Instant::now() < deadline, "the stream never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let counts = arrivals(&rsyslog, "cef");
+    assert!(
+        counts.keys().all(|id| !id.starts_with("out-")),
+        "{counts:?}"
+    );
+    assert!(
+        inside.iter().all(|id| counts.get(id) == Some(&1)),
+        "{counts:?}"
     );
 }
