@@ -48,7 +48,10 @@ fn run_schemathesis(st: &Path, server: &Server, key: &str) -> (Option<i32>, Stri
         .arg("run")
         .arg(format!("http://{}/v1/openapi.json", server.addr))
         .args(["--header", &format!("Authorization: Bearer {key}")])
-        .args(["--max-examples", MAX_EXAMPLES, "--workers", "2"])
+        .args(["--max-examples", MAX_EXAMPLES])
+        // One worker: two threads of it parsing source at once trip a CPython 3.11 bug
+        // ("AST constructor recursion depth mismatch"), and one is no slower on two cores.
+        .args(["--workers", "1"])
         // A fixed seed, so a failure here reproduces; the fuzzing campaign varies inputs.
         .args(["--seed", "20261204"])
         .env("SCHEMATHESIS_TELEMETRY", "false")
@@ -109,7 +112,7 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
     let st = python.with_file_name("st");
     if !st.exists() {
         let hint = format!(
-            "{} has no schemathesis; scripts/test.sh installs scripts/requirements-test.txt",
+            "no schemathesis at {}; scripts/test.sh installs scripts/requirements-test.txt",
             st.display()
         );
         if std::env::var("LOGVAULT_TEST_REQUIRE_PYTHON").as_deref() == Ok("1") {
