@@ -143,7 +143,18 @@ fn records_map_to_threat_and_audit_events() {
         json!({"name": "payments", "version": "1.0"})
     );
     let id = threat["id"].as_str().expect("an id");
-    assert!(id.starts_with("otlp-") && id.len() == 37, "{id}");
+    let uuid = uuid::Uuid::parse_str(id).expect("a UUID");
+    assert_eq!(uuid.get_version_num(), 8, "{id}");
+    assert_eq!(
+        uuid.hyphenated().to_string(),
+        id,
+        "canonical, so stored as 16 bytes"
+    );
+    // Its first 48 bits are the record's time in milliseconds, as in a UUIDv7.
+    assert_eq!(
+        &uuid.as_bytes()[..6],
+        &1_764_000_000_123u64.to_be_bytes()[2..]
+    );
 
     let (kind, audit) = mapped[1].clone().expect("a named event is an audit event");
     assert_eq!(kind, EventKind::Audit);
