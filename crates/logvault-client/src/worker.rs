@@ -92,32 +92,26 @@ pub(crate) async fn run(
                 }
             }
             Some(Message::Flush(done)) => {
-                for kind in kinds {
-                    send(
-                        kind,
-                        &mut pending[kind as usize],
-                        &mut transport,
-                        &config,
-                        &shared,
-                    )
-                    .await;
-                }
+                send_all(&mut pending, &mut transport, &config, &shared).await;
                 let _ = done.send(());
             }
             None => {
-                for kind in kinds {
-                    send(
-                        kind,
-                        &mut pending[kind as usize],
-                        &mut transport,
-                        &config,
-                        &shared,
-                    )
-                    .await;
-                }
+                send_all(&mut pending, &mut transport, &config, &shared).await;
                 return;
             }
         }
+    }
+}
+
+/// Sends what is pending of both kinds.
+async fn send_all(
+    pending: &mut [Pending; 2],
+    transport: &mut Transport,
+    config: &Config,
+    shared: &Mutex<Shared>,
+) {
+    for kind in [Kind::Audit, Kind::Threat] {
+        send(kind, &mut pending[kind as usize], transport, config, shared).await;
     }
 }
 

@@ -87,6 +87,25 @@ pub struct KeyValue {
     pub value: Option<AnyValue>,
 }
 
+impl KeyValue {
+    /// `key` with a string value.
+    pub fn string(key: &str, value: &str) -> Self {
+        Self::of(key, Value::String(value.to_string()))
+    }
+
+    /// `key` with an integer value.
+    pub fn int(key: &str, value: i64) -> Self {
+        Self::of(key, Value::Int(value))
+    }
+
+    fn of(key: &str, value: Value) -> Self {
+        KeyValue {
+            key: key.to_string(),
+            value: Some(AnyValue { value: Some(value) }),
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AnyValue {
     #[prost(oneof = "Value", tags = "1, 2, 3, 4, 5, 6, 7")]

@@ -12,35 +12,17 @@ use proptest::prelude::*;
 use prost::Message;
 use serde_json::json;
 
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::String(value.into())),
-        }),
-    }
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::Int(value)),
-        }),
-    }
-}
-
 fn request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
                 attributes: vec![
-                    text("service.name", "checkout"),
-                    text("service.version", "2.3.1"),
-                    text("deployment.environment.name", "production"),
-                    text("telemetry.sdk.name", "opentelemetry"),
-                    text("telemetry.sdk.language", "python"),
-                    text("host.name", "web-1"),
+                    KeyValue::string("service.name", "checkout"),
+                    KeyValue::string("service.version", "2.3.1"),
+                    KeyValue::string("deployment.environment.name", "production"),
+                    KeyValue::string("telemetry.sdk.name", "opentelemetry"),
+                    KeyValue::string("telemetry.sdk.language", "python"),
+                    KeyValue::string("host.name", "web-1"),
                 ],
                 dropped_attributes_count: 0,
             }),
@@ -67,16 +49,16 @@ fn exception_record() -> LogRecord {
             value: Some(Value::String("charge failed".into())),
         }),
         attributes: vec![
-            text("exception.type", "GatewayTimeout"),
-            text("exception.message", "upstream timed out after 30s"),
-            text(
+            KeyValue::string("exception.type", "GatewayTimeout"),
+            KeyValue::string("exception.message", "upstream timed out after 30s"),
+            KeyValue::string(
                 "exception.stacktrace",
                 "Traceback ...\n  File \"pay.py\", line 3",
             ),
-            text("http.route", "/v1/payments"),
-            text("http.request.method", "POST"),
-            int("http.response.status_code", 504),
-            int("retry", 2),
+            KeyValue::string("http.route", "/v1/payments"),
+            KeyValue::string("http.request.method", "POST"),
+            KeyValue::int("http.response.status_code", 504),
+            KeyValue::int("retry", 2),
         ],
         trace_id: vec![0xab; 16],
         span_id: vec![0xcd; 8],
@@ -90,12 +72,12 @@ fn sign_in_record() -> LogRecord {
         severity_number: 9,
         event_name: "user.login".into(),
         attributes: vec![
-            text("event.outcome", "failure"),
-            text("event.reason", "bad_password"),
-            text("user.id", "usr_42"),
-            text("client.address", "203.0.113.7"),
-            text("user_agent.original", "curl/8"),
-            text("logvault.account_id", "mer_7"),
+            KeyValue::string("event.outcome", "failure"),
+            KeyValue::string("event.reason", "bad_password"),
+            KeyValue::string("user.id", "usr_42"),
+            KeyValue::string("client.address", "203.0.113.7"),
+            KeyValue::string("user_agent.original", "curl/8"),
+            KeyValue::string("logvault.account_id", "mer_7"),
         ],
         ..LogRecord::default()
     }

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use logvault_core::EventKind;
 use logvault_core::otlp::proto::{
-    AnyValue, ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs,
-    Value as Any,
+    ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs,
 };
 use prost::Message;
 use serde_json::{Value, json};
@@ -130,24 +129,6 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
     Ok(())
 }
 
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Any::String(value.into())),
-        }),
-    }
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Any::Int(value)),
-        }),
-    }
-}
-
 /// The benchmark's threat events as an SDK would export them: one resource per service
 /// version and environment, each event a record with the exception's attributes.
 fn export_request(events: &[Value], next_nanos: &mut u64) -> ExportLogsServiceRequest {
@@ -155,18 +136,18 @@ fn export_request(events: &[Value], next_nanos: &mut u64) -> ExportLogsServiceRe
     for event in events {
         let field = |name: &str| event[name].as_str().unwrap_or_default().to_string();
         let mut attributes = vec![
-            text("exception.type", &field("error_type")),
-            text("exception.message", &field("message")),
-            text("error.code", &field("error_code")),
-            text("logvault.source", &field("source")),
-            text("logvault.account_id", &field("account_id")),
-            int(
+            KeyValue::string("exception.type", &field("error_type")),
+            KeyValue::string("exception.message", &field("message")),
+            KeyValue::string("error.code", &field("error_code")),
+            KeyValue::string("logvault.source", &field("source")),
+            KeyValue::string("logvault.account_id", &field("account_id")),
+            KeyValue::int(
                 "attempt",
                 event["metadata"]["attempt"].as_i64().unwrap_or(0),
             ),
         ];
         if let Some(request_id) = event["metadata"]["request_id"].as_str() {
-            attributes.push(text("request_id", request_id));
+            attributes.push(KeyValue::string("request_id", request_id));
         }
         *next_nanos += 1;
         let record = LogRecord {
@@ -186,9 +167,9 @@ fn export_request(events: &[Value], next_nanos: &mut u64) -> ExportLogsServiceRe
             ResourceLogs {
                 resource: Some(Resource {
                     attributes: vec![
-                        text("service.name", name),
-                        text("service.version", number),
-                        text("deployment.environment.name", &environment),
+                        KeyValue::string("service.name", name),
+                        KeyValue::string("service.version", number),
+                        KeyValue::string("deployment.environment.name", &environment),
                     ],
                     dropped_attributes_count: 0,
                 }),
