@@ -269,13 +269,13 @@ async fn check_accounts_writable(
 }
 
 /// The accounts among `events`' that the key may write to: in its scope and not disabled.
-pub(crate) async fn writable_accounts(
+pub(crate) async fn writable_accounts<'a>(
     state: &AppState,
     principal: &Principal,
-    events: &[NewEvent],
+    events: impl IntoIterator<Item = &'a NewEvent>,
 ) -> Result<BTreeSet<String>, ApiError> {
     let wanted: BTreeSet<&str> = events
-        .iter()
+        .into_iter()
         .map(|event| event.account_id.as_str())
         .collect();
     let ids: Vec<String> = wanted.iter().map(|id| id.to_string()).collect();

@@ -93,8 +93,8 @@ async fn export(
     }
     // A record for an account the key may not write to is rejected alone, with the same
     // words for unknown and foreign accounts (no probing which accounts exist).
-    let just_events: Vec<NewEvent> = events.iter().map(|(_, event)| event.clone()).collect();
-    let writable = writable_accounts(state, principal, &just_events).await?;
+    let writable =
+        writable_accounts(state, principal, events.iter().map(|(_, event)| event)).await?;
     let (allowed, refused): (Vec<_>, Vec<_>) = events
         .into_iter()
         .partition(|(_, event)| writable.contains(event.account_id.as_str()));
@@ -105,12 +105,14 @@ async fn export(
     rejections.sort();
     let allowed: Vec<NewEvent> = allowed.into_iter().map(|(_, event)| event).collect();
     if !allowed.is_empty() {
-        let outcomes = state.store.ingest(allowed.clone()).await?;
+        // The kinds are kept aside so the events move into the store, not a copy of them.
+        let kinds: Vec<EventKind> = allowed.iter().map(|event| event.kind).collect();
+        let outcomes = state.store.ingest(allowed).await?;
         for kind in [EventKind::Audit, EventKind::Threat] {
             let n_new = outcomes
                 .iter()
-                .zip(&allowed)
-                .filter(|(outcome, event)| !outcome.duplicate && event.kind == kind)
+                .zip(&kinds)
+                .filter(|(outcome, event_kind)| !outcome.duplicate && **event_kind == kind)
                 .count();
             state.metrics.ingested(kind, n_new);
         }
