@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::{AccountId, Micros};
 
+pub mod fingerprint;
 mod index;
 pub mod wire;
 
