@@ -9,6 +9,7 @@
 
 mod accounts;
 mod ceiling;
+mod groups;
 mod people;
 mod plans;
 mod read;
@@ -271,6 +272,21 @@ impl Store for PgStore {
 
     async fn trend_snapshot(&self, scope: &Scope) -> StoreResult<logvault_store::TrendSnapshot> {
         rollup::trend_snapshot(&mut self.client().await?, scope).await
+    }
+
+    async fn threat_group_data(
+        &self,
+        scope: &Scope,
+        query: &logvault_store::groups::GroupDataQuery,
+    ) -> StoreResult<logvault_store::groups::GroupData> {
+        groups::data(&mut self.client().await?, scope, query).await
+    }
+
+    async fn group_snapshot(
+        &self,
+        scope: &Scope,
+    ) -> StoreResult<logvault_store::groups::GroupSnapshot> {
+        groups::snapshot(&mut self.client().await?, scope).await
     }
 
     async fn retention_state(&self) -> StoreResult<RetentionState> {

@@ -52,6 +52,7 @@ pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql
     let per_account = match scope {
         Scope::Partner(partner)
             if query.account_id.is_none()
+                && query.fingerprint.is_none()
                 && (query.error_type.is_some()
                     || query.actor_id.is_some()
                     || query.from.is_some()) =>
@@ -63,12 +64,25 @@ pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql
             ));
             true
         }
-        _ => {
-            sql.push(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.kind = "
-            ));
-            false
-        }
+        _ => match query.fingerprint {
+            // A group's events through the fingerprint index, newest first, each joined to
+            // its row by position and partition key: the walk stops once the page is full.
+            Some(fingerprint) => {
+                let placeholder = sql.bind(fingerprint);
+                sql.push(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM threat_fingerprints f \
+                     JOIN events e ON e.seq = f.seq AND e.received_at = f.received_at \
+                     WHERE f.fingerprint = {placeholder} AND e.kind = "
+                ));
+                false
+            }
+            None => {
+                sql.push(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events e WHERE e.kind = "
+                ));
+                false
+            }
+        },
     };
     let kind = sql.bind(kind_code(query.kind));
     sql.push(&kind);
@@ -124,6 +138,10 @@ pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql
     if let Some(before) = query.before_seq {
         let placeholder = sql.bind(to_i64(before));
         sql.push(&format!(" AND e.seq < {placeholder}"));
+        if query.fingerprint.is_some() && !per_account {
+            // PostgreSQL does not carry a range across the join's equality by itself.
+            sql.push(&format!(" AND f.seq < {placeholder}"));
+        }
     }
     let limit = sql.bind(i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1);
     sql.push(&format!(" ORDER BY e.seq DESC LIMIT {limit}"));
@@ -221,7 +239,8 @@ pub(crate) async fn scan(
 ) -> StoreResult<Vec<ScannedEvent>> {
     let mut sql = Sql::new(&format!(
         "SELECT {EVENT_COLUMNS}, e.action, e.outcome, e.actor_id, e.ip, e.request_id, \
-         e.error_type, e.source, e.version, e.environment, e.search_text, e.purged_by \
+         e.error_type, e.source, e.version, e.environment, e.search_text, e.purged_by, \
+         (SELECT f.fingerprint FROM threat_fingerprints f WHERE f.seq = e.seq) \
          FROM events e WHERE e.seq > "
     ));
     let after = sql.bind(to_i64(after_seq));
@@ -257,6 +276,7 @@ pub(crate) async fn scan(
                 },
                 search_text_stored: true,
                 purged_by: get::<Option<i64>>(row, 20)?.and_then(|seq| u64::try_from(seq).ok()),
+                fingerprint: get(row, 21)?,
             })
         })
         .collect()

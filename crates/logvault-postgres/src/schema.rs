@@ -14,7 +14,12 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/0004_retention.sql")),
     (5, include_str!("../migrations/0005_time_window.sql")),
     (6, include_str!("../migrations/0006_stream_cursors.sql")),
+    (THREAT_GROUPS, include_str!("../migrations/0008_threat_groups.sql")),
 ];
+
+/// The migration that creates the threat group tables: the events stored before it are
+/// counted into them ([`crate::groups::backfill`]) when it is applied.
+const THREAT_GROUPS: i32 = 8;
 
 /// Key of the advisory lock that serializes migrations across nodes starting together.
 const MIGRATION_LOCK: i64 = 0x006c_6f67_766d_6967; // "logvmig"
@@ -106,6 +111,9 @@ pub(crate) async fn migrate_client(client: &mut Client, grant_to: Option<&str>) 
             .batch_execute(sql)
             .await
             .map_err(|e| owner_needed(e, &format!("apply migration {version}")))?;
+        if *version == THREAT_GROUPS {
+            crate::groups::backfill(&transaction).await?;
+        }
         transaction
             .execute(
                 "INSERT INTO logvault_migrations (version) VALUES ($1)",

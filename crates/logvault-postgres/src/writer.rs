@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{Micros, NewEvent, StoredEvent};
+use logvault_store::groups::GroupCounts;
 use logvault_store::queue::{WriteJob, answer, take_batch};
 use logvault_store::retention::RetentionWrite;
 use logvault_store::trends::TrendCounts;
@@ -199,6 +200,7 @@ impl Writer {
         let mut accounts = lock_accounts(&transaction, jobs).await?;
         let mut batch_ids: HashMap<(String, String), StoredEvent> = HashMap::new();
         let mut trends = TrendCounts::default();
+        let mut groups = GroupCounts::default();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut plan = Plan::new(&head);
@@ -258,6 +260,7 @@ impl Writer {
             accounts.extend(plan.account_seqs);
             for (stored, index) in &plan.rows {
                 trends.add(&job.events[*index], stored.received_at);
+                groups.add(&job.events[*index], stored.seq, stored.received_at);
             }
             for stored in plan.rows.into_iter().map(|(stored, _)| stored) {
                 batch_ids.insert((stored.account_id.clone(), stored.event_id.clone()), stored);
@@ -280,6 +283,7 @@ impl Writer {
                 .map_err(backend)?;
         }
         write_trends(&transaction, &trends).await?;
+        crate::groups::write(&transaction, &groups).await?;
         transaction
             .execute(
                 "UPDATE log_head SET size = $1, last_received_at = $2, frontier = $3 WHERE id = 1",

@@ -5,6 +5,7 @@
 mod accounts;
 mod ceiling;
 mod event_id;
+mod groups;
 mod people;
 mod plans;
 mod pool;
@@ -396,6 +397,27 @@ impl Store for SqliteStore {
         let scope = scope.clone();
         self.readers
             .run(move |connection| rollup::trend_snapshot(connection, &scope))
+            .await
+    }
+
+    async fn threat_group_data(
+        &self,
+        scope: &Scope,
+        query: &logvault_store::groups::GroupDataQuery,
+    ) -> StoreResult<logvault_store::groups::GroupData> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.readers
+            .run(move |connection| groups::data(connection, &scope, &query))
+            .await
+    }
+
+    async fn group_snapshot(
+        &self,
+        scope: &Scope,
+    ) -> StoreResult<logvault_store::groups::GroupSnapshot> {
+        let scope = scope.clone();
+        self.readers
+            .run(move |connection| groups::snapshot(connection, &scope))
             .await
     }
 

@@ -107,6 +107,7 @@ pub(crate) fn query(
     let min_seq = range.min_seq;
     // Filters that match few rows are better served by the index than by walking back.
     let selective = query.account_id.is_some()
+        || query.fingerprint.is_some()
         || query.actor_id.is_some()
         || query.request_id.is_some()
         || query.ip.is_some();
@@ -191,6 +192,11 @@ pub(crate) fn filter_clause(
     text_filter("source", &query.source, sql, values);
     text_filter("version", &query.version, sql, values);
     text_filter("environment", &query.environment, sql, values);
+    if let Some(fingerprint) = query.fingerprint {
+        // Text search reads candidates by position; the group's index checks each.
+        sql.push_str(" AND seq IN (SELECT seq FROM threat_fingerprints WHERE fingerprint = ?)");
+        values.push(Value::Integer(fingerprint));
+    }
     if let Some(range) = query.ip {
         sql.push_str(" AND ip BETWEEN ? AND ?");
         values.push(Value::Blob(range.low.to_vec()));
@@ -214,6 +220,10 @@ fn select(
     rows.collect::<rusqlite::Result<_>>().map_err(backend)
 }
 
+/// The rows a page of one group's events reads: its fingerprints' index joined to the log.
+const GROUP_EVENTS: &str =
+    "threat_fingerprints INDEXED BY threat_fingerprints_group JOIN events USING (seq)";
+
 /// The statement [`select`] runs.
 pub(crate) fn select_sql(
     scope: &Scope,
@@ -221,9 +231,13 @@ pub(crate) fn select_sql(
     reach: Reach,
     limit: usize,
 ) -> (String, Vec<Value>) {
-    let (table, min_seq) = match reach {
-        Reach::Indexed { min_seq } => ("events", min_seq),
-        Reach::Walk { floor } => ("events NOT INDEXED", Some(floor)),
+    let (table, min_seq) = match (reach, query.fingerprint) {
+        // A group's events through the fingerprint index, newest first, each joined to its
+        // row by position: the walk stops once the page is full.
+        (Reach::Indexed { min_seq }, Some(_)) => (GROUP_EVENTS, min_seq),
+        (Reach::Walk { floor }, Some(_)) => (GROUP_EVENTS, Some(floor)),
+        (Reach::Indexed { min_seq }, None) => ("events", min_seq),
+        (Reach::Walk { floor }, None) => ("events NOT INDEXED", Some(floor)),
     };
     let mut sql = format!("SELECT {EVENT_COLUMNS} FROM {table} WHERE kind = ?");
     let mut values = vec![Value::Integer(kind_code(query.kind))];
@@ -231,7 +245,18 @@ pub(crate) fn select_sql(
         sql.push_str(" AND seq >= ?");
         values.push(Value::Integer(i64::try_from(min_seq).unwrap_or(i64::MAX)));
     }
-    filter_clause(scope, query, &mut sql, &mut values);
+    match query.fingerprint {
+        Some(fingerprint) => {
+            sql.push_str(" AND fingerprint = ?");
+            values.push(Value::Integer(fingerprint));
+            let joined = EventQuery {
+                fingerprint: None,
+                ..query.clone()
+            };
+            filter_clause(scope, &joined, &mut sql, &mut values);
+        }
+        None => filter_clause(scope, query, &mut sql, &mut values),
+    }
     if let Some(before) = query.before_seq {
         sql.push_str(" AND seq < ?");
         values.push(Value::Integer(i64::try_from(before).unwrap_or(i64::MAX)));
@@ -335,7 +360,9 @@ pub(crate) fn scan(
 ) -> StoreResult<Vec<ScannedEvent>> {
     let mut sql = format!(
         "SELECT {EVENT_COLUMNS}, action, outcome, actor_id, ip, request_id, error_type, source, \
-         version, environment, purged_by FROM events WHERE seq > ?"
+         version, environment, purged_by, \
+         (SELECT fingerprint FROM threat_fingerprints f WHERE f.seq = events.seq) \
+         FROM events WHERE seq > ?"
     );
     let mut values = vec![Value::Integer(i64::try_from(after_seq).unwrap_or(i64::MAX))];
     scope_clause(scope, "account_id", &mut sql, &mut values);
@@ -368,6 +395,7 @@ pub(crate) fn scan(
                 },
                 search_text_stored: false,
                 purged_by: row.get(19)?,
+                fingerprint: row.get(20)?,
             })
         })
         .map_err(backend)?;

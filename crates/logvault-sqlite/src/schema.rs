@@ -15,7 +15,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_lean_events.sql"),
     include_str!("../migrations/0004_retention.sql"),
     include_str!("../migrations/0005_stream_cursors.sql"),
+    THREAT_GROUPS,
 ];
+
+/// The migration that creates the threat group tables: the events stored before it are
+/// counted into them ([`crate::groups::backfill`]) when it is applied.
+const THREAT_GROUPS: &str = include_str!("../migrations/0007_threat_groups.sql");
 
 /// A read-write connection in WAL mode with `synchronous=FULL`, or an error saying why not.
 pub(crate) fn open_writable(path: &Path) -> StoreResult<Connection> {
@@ -79,6 +84,9 @@ pub(crate) fn migrate(connection: &mut Connection) -> StoreResult<()> {
     }
     for sql in &MIGRATIONS[applied..] {
         transaction.execute_batch(sql).map_err(backend)?;
+        if *sql == THREAT_GROUPS {
+            crate::groups::backfill(&transaction).map_err(backend)?;
+        }
     }
     transaction
         .pragma_update(None, "user_version", MIGRATIONS.len())

@@ -9,6 +9,7 @@ use std::time::Instant;
 use logvault_core::event::IndexFields;
 use logvault_core::merkle::{Frontier, completed_subtree_root};
 use logvault_core::{Micros, NewEvent, StoredEvent};
+use logvault_store::groups::GroupCounts;
 use logvault_store::queue::{WriteJob, answer, take_batch};
 use logvault_store::retention::RetentionWrite;
 use logvault_store::trends::TrendCounts;
@@ -90,6 +91,7 @@ fn commit(
     let mut head = read_head(&transaction)?;
     let mut account_seqs = AccountSeqs::default();
     let mut trends = TrendCounts::default();
+    let mut groups = GroupCounts::default();
     // One clock reading per batch; never behind the last one handed out.
     let now = Micros::now().max(head.last_received_at);
     let mut results = Vec::with_capacity(jobs.len());
@@ -98,12 +100,13 @@ fn commit(
         let before = head.clone();
         account_seqs.begin_job();
         let mut job_trends = TrendCounts::default();
+        let mut job_groups = GroupCounts::default();
         let appended = append(
             &transaction,
             &job.events,
             &mut head,
             &mut account_seqs,
-            &mut job_trends,
+            (&mut job_trends, &mut job_groups),
             now,
         )
         .and_then(|outcomes| apply_retention(&transaction, job, &outcomes, now).map(|()| outcomes));
@@ -111,6 +114,7 @@ fn commit(
             Ok(outcomes) => {
                 transaction.execute_batch("RELEASE job")?;
                 trends.merge(job_trends);
+                groups.merge(job_groups);
                 results.push(Ok(outcomes));
             }
             Err(JobError::Rejected(error)) => {
@@ -124,6 +128,7 @@ fn commit(
     }
     account_seqs.write(&transaction)?;
     write_trends(&transaction, &trends)?;
+    crate::groups::write(&transaction, &groups)?;
     transaction.execute(
         "UPDATE log_head SET size = ?1, last_received_at = ?2, frontier = ?3 WHERE id = 1",
         params![head.size, head.last_received_at.0, head.frontier.to_bytes()],
@@ -229,7 +234,7 @@ fn append(
     events: &[NewEvent],
     head: &mut Head,
     account_seqs: &mut AccountSeqs,
-    trends: &mut TrendCounts,
+    (trends, groups): (&mut TrendCounts, &mut GroupCounts),
     now: Micros,
 ) -> Result<Vec<IngestOutcome>, JobError> {
     let mut nonces = vec![0u8; 16 * events.len()];
@@ -273,6 +278,7 @@ fn append(
         );
         insert_event(transaction, &stored, &event.index)?;
         trends.add(event, received_at);
+        groups.add(event, stored.seq, received_at);
         if let Some(root) = completed_subtree_root(&head.frontier, &stored.leaf_hash, BLOCK_LEVELS)
         {
             transaction

@@ -5,6 +5,7 @@
 
 pub mod ceiling;
 pub mod conformance;
+pub mod groups;
 mod metrics;
 mod query;
 pub mod queue;
@@ -201,6 +202,8 @@ pub struct ScannedEvent {
     /// For a purged event, the `seq` of the `retention.purged` event that purged it: its body
     /// is then `{}` and only the fields the proofs need remain.
     pub purged_by: Option<u64>,
+    /// The fingerprint stored beside a threat event ([`groups::fingerprint_number`]).
+    pub fingerprint: Option<i64>,
 }
 
 /// The trend rollup as one commit left it: the log size and the rows of `event_trends`, read
@@ -347,6 +350,18 @@ pub trait Store: Send + Sync {
     async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
     /// Every checkpoint, by size.
     async fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>>;
+
+    /// The threat group rows, hourly counts and returns of `scope` that `query` asks for,
+    /// from the rollups the writers keep ([`groups::list`] and [`groups::detail`] decide
+    /// the statuses from them).
+    async fn threat_group_data(
+        &self,
+        scope: &Scope,
+        query: &groups::GroupDataQuery,
+    ) -> StoreResult<groups::GroupData>;
+    /// The log size and every threat group row, hourly count and return of an account in
+    /// `scope`, read in one snapshot: the input of verifying them.
+    async fn group_snapshot(&self, scope: &Scope) -> StoreResult<groups::GroupSnapshot>;
 
     /// Whether the store can serve requests now.
     async fn ready(&self) -> StoreResult<()>;

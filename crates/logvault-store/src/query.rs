@@ -43,6 +43,8 @@ pub struct EventQuery {
     pub version: Option<String>,
     /// Threat: exact environment.
     pub environment: Option<String>,
+    /// Threat: only the events of this group ([`crate::groups::fingerprint_number`]).
+    pub fingerprint: Option<i64>,
     /// Only events with `seq` below this (the cursor).
     pub before_seq: Option<u64>,
     /// Page size.
@@ -67,6 +69,7 @@ impl EventQuery {
             source: None,
             version: None,
             environment: None,
+            fingerprint: None,
             before_seq: None,
             limit,
         }
@@ -101,6 +104,11 @@ impl EventQuery {
             && equal(&self.source, &columns.source)
             && equal(&self.version, &columns.version)
             && equal(&self.environment, &columns.environment)
+            && self.fingerprint.is_none_or(|fingerprint| {
+                event.kind == EventKind::Threat
+                    && crate::groups::fingerprint_of(&event.body)
+                        .is_some_and(|(number, _)| number == fingerprint)
+            })
             && self.ip.is_none_or(|range| {
                 columns
                     .ip

@@ -24,6 +24,10 @@ pub struct Fingerprint {
     pub message: String,
     /// `METHOD /path/{id}` of the API call, or the masked top stack frame, or empty.
     pub location: String,
+    /// The error type, as given.
+    pub error_type: String,
+    /// The source, as given.
+    pub source: String,
 }
 
 /// The fields of a threat body the fingerprint reads; everything else is skipped.
@@ -105,6 +109,8 @@ impl Fingerprint {
             hash: hex::encode(&digest[..8]),
             message,
             location,
+            error_type: error_type.to_string(),
+            source: source.to_string(),
         }
     }
 }
@@ -253,12 +259,11 @@ fn mask_word(word: &str) -> Cow<'_, str> {
     if is_hex(word) {
         return Cow::Borrowed("<hex>");
     }
-    // `v1`, `utf8`, `sha256`, `TLSv1.3`, `E_TIMEOUT2`: a name with a small number at its end.
+    // `v1`, `utf8`, `sha256`, `TLSv1.3`: a name with a small number at its end.
     let letters = word.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     if word.len() - letters.len() <= 4
         && !letters.is_empty()
-        && letters.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
-        && letters.chars().filter(char::is_ascii_alphabetic).count() >= 1
+        && letters.chars().all(|c| c.is_ascii_alphabetic())
         && word.len() <= 12
     {
         return Cow::Borrowed(word);
@@ -383,6 +388,7 @@ mod tests {
             ),
             ("order ord_8f3a2c91 failed", "order ord_<id> failed"),
             ("user usr-42 locked", "user usr-<id> locked"),
+            ("user usr_7 locked", "user usr_<id> locked"),
             ("bad digest 3fa9c0d21b7e", "bad digest <hex>"),
             ("segfault at 0x7ffee4b2", "segfault at <hex>"),
             ("no route to 10.0.3.17:443", "no route to <ip>:<num>"),

@@ -2,6 +2,7 @@
 //! Backends call it from their own tests so they cannot drift apart.
 
 mod ingest;
+mod groups;
 mod merkle_log;
 mod passwords;
 mod reads;
@@ -43,6 +44,8 @@ pub async fn run_all(store: &dyn Store) {
     // check, which stores checkpoints that are not signed notes (verify would refuse them).
     retention::retention(store).await;
     merkle_log::merkle_log(store).await;
+    // Last: its events are received in the future.
+    groups::threat_groups(store).await;
 }
 
 /// An audit event for `account` with optional client id and extra fields.
