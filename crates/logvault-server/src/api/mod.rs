@@ -2,6 +2,7 @@
 
 mod events;
 mod export;
+pub(crate) mod groups;
 mod ingest;
 pub(crate) mod openapi;
 mod otlp;
@@ -26,6 +27,8 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/v1/logs", post(otlp::post_logs))
         .route("/v1/threat-events/trends", get(events::trends))
+        .route("/v1/threat-groups", get(groups::list))
+        .route("/v1/threat-groups/{fingerprint}", get(groups::get))
         .route("/v1/audit-events/export", get(export::export_audit))
         .route("/v1/threat-events/export", get(export::export_threat))
         .route("/v1/audit-events/{id}", get(events::get_audit))

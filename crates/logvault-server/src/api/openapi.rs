@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
 
 mod otlp;
 
-use super::{events, export, ingest, params, proofs, retention};
+use super::{events, export, groups, ingest, params, proofs, retention};
 use crate::AppState;
 use crate::problem::{ApiError, ProblemDetails, ProblemKind};
 
@@ -43,6 +43,8 @@ const BEARER: &str = "api_key";
         events::get_audit,
         events::get_threat,
         events::trends,
+        groups::list,
+        groups::get,
         export::export_audit,
         export::export_threat,
         proofs::latest_checkpoint,
@@ -67,6 +69,8 @@ const BEARER: &str = "api_key";
             params::TrendGroupName,
             params::TrendIntervalName,
             export::ExportFormat,
+            groups::StatusName,
+            groups::SortName,
             otlp::Status,
         ),
         responses(Problem),

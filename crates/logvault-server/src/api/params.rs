@@ -59,6 +59,10 @@ pub(crate) struct ListParams {
     version: Option<String>,
     /// Threat events: the environment.
     environment: Option<String>,
+    /// Threat events: only those of this error group (its 16 hex digit fingerprint, as
+    /// `GET /v1/threat-groups` gives it).
+    #[param(pattern = "^[0-9a-f]{16}$")]
+    fingerprint: Option<String>,
 }
 
 /// An address, or an IPv4 CIDR block (IPv6 blocks such as `2001:db8::/32` are taken too).
@@ -108,6 +112,7 @@ impl ListParams {
             "source" => self.source.is_some(),
             "version" => self.version.is_some(),
             "environment" => self.environment.is_some(),
+            "fingerprint" => self.fingerprint.is_some(),
             _ => false,
         };
         if let Some(name) = Self::filters_of_other_kind(kind)
@@ -171,6 +176,17 @@ impl ListParams {
             source: self.source.clone(),
             version: self.version.clone(),
             environment: self.environment.clone(),
+            fingerprint: self
+                .fingerprint
+                .as_deref()
+                .map(|hash| {
+                    logvault_store::groups::fingerprint_number(hash)
+                        .filter(|_| !hash.bytes().any(|b| b.is_ascii_uppercase()))
+                        .ok_or_else(|| {
+                            ApiError::InvalidQuery("fingerprint must be 16 hex digits".into())
+                        })
+                })
+                .transpose()?,
             before_seq: self
                 .cursor
                 .as_deref()
@@ -188,7 +204,13 @@ impl ListParams {
     /// The filters that belong to the other kind of event, refused for `kind`.
     pub(crate) fn filters_of_other_kind(kind: EventKind) -> &'static [&'static str] {
         match kind {
-            EventKind::Audit => &["error_type", "source", "version", "environment"],
+            EventKind::Audit => &[
+                "error_type",
+                "source",
+                "version",
+                "environment",
+                "fingerprint",
+            ],
             EventKind::Threat => &["action", "outcome", "actor_id", "ip", "request_id"],
         }
     }

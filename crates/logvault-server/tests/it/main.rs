@@ -4,6 +4,7 @@
 
 mod access;
 mod bad_input;
+mod groups;
 mod ingest;
 mod listener;
 mod openapi;
