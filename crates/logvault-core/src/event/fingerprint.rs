@@ -359,15 +359,27 @@ pub fn path_template(path: &str) -> String {
 }
 
 /// The first line of a stack trace that names a frame (`at …`, `File …`, `#3 …`, a numbered
-/// frame, or something with a call's parentheses), trimmed.
+/// frame), trimmed; failing those, the first line after the first one (which usually
+/// repeats the error) with a call's parentheses.
 fn top_frame(stacktrace: &str) -> Option<&str> {
-    stacktrace.lines().map(str::trim).find(|line| {
-        line.starts_with("at ")
-            || line.starts_with("File ")
-            || line.starts_with('#')
-            || line.as_bytes().first().is_some_and(u8::is_ascii_digit)
-            || (line.contains('(') && line.contains(')'))
-    })
+    let lines = || {
+        stacktrace
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+    };
+    lines()
+        .find(|line| {
+            line.starts_with("at ")
+                || line.starts_with("File ")
+                || line.starts_with('#')
+                || line.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        })
+        .or_else(|| {
+            lines()
+                .skip(1)
+                .find(|line| line.contains('(') && line.contains(')'))
+        })
 }
 
 #[cfg(test)]
@@ -524,6 +536,29 @@ mod tests {
         );
         assert_eq!(a.hash, b.hash);
         assert_eq!(a.location, "at confirm (checkout.js:<num>:<num>)");
+    }
+
+    #[test]
+    fn the_top_frame_is_a_frame_not_the_error_line() {
+        let cases = [
+            (
+                "TypeError: x (y)\n    at a (f.js:1:2)",
+                Some("at a (f.js:1:2)"),
+            ),
+            (
+                "Traceback:\n  File \"x.py\", line 3, in f",
+                Some("File \"x.py\", line 3, in f"),
+            ),
+            ("0 CoreFoundation 0x1f", Some("0 CoreFoundation 0x1f")),
+            (
+                "Error: boom (x)\nmain.go:12 (handler)",
+                Some("main.go:12 (handler)"),
+            ),
+            ("just one line (x)", None),
+        ];
+        for (trace, expected) in cases {
+            assert_eq!(top_frame(trace), expected, "{trace:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! with `--soak DURATION`, whether memory, open files, the WAL and latency stay flat under a
 //! steady load for that long (`soak.rs`).
 
+mod fingerprints;
 mod load;
 mod otlp;
 mod pages;
@@ -93,6 +94,11 @@ pub(crate) struct BenchArgs {
     /// stream delivers them to an rsyslogd on a loopback port (`siem.rs`).
     #[arg(long)]
     siem_stream: Option<usize>,
+    /// Instead of the benchmark, the quality of threat event fingerprints: a labelled
+    /// corpus of this many renderings of every bug template, grouped, with purity and split
+    /// rate printed as JSON (`fingerprints.rs`); no server or store is involved.
+    #[arg(long)]
+    fingerprints: Option<usize>,
     /// Seconds of ingest without a purge that `--purge` compares against.
     #[arg(long, default_value_t = 30)]
     purge_baseline: u64,
@@ -119,6 +125,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.query_seconds >= 0.0 && args.query_seconds.is_finite(),
         "--query-seconds must be a number of seconds, or 0 for no limit"
     );
+    if let Some(variants) = args.fingerprints {
+        return fingerprints::run(variants, args.seed);
+    }
     let scratch = std::env::temp_dir().join(format!("logvault-bench-{}", std::process::id()));
     // On PostgreSQL the directory only holds the key files the server keeps beside the store.
     let (storage, temporary) = match args.db.as_deref() {
