@@ -48,16 +48,24 @@ pub enum Permission {
     Read,
     /// Administrative actions.
     Admin,
+    /// Mint viewer tokens for the embedded Logs page and set the partner's embedding.
+    Embed,
 }
 
 impl Permission {
-    const ALL: [Permission; 3] = [Permission::Ingest, Permission::Read, Permission::Admin];
+    const ALL: [Permission; 4] = [
+        Permission::Ingest,
+        Permission::Read,
+        Permission::Admin,
+        Permission::Embed,
+    ];
 
     fn bit(self) -> u8 {
         match self {
             Permission::Ingest => 1,
             Permission::Read => 2,
             Permission::Admin => 4,
+            Permission::Embed => 8,
         }
     }
 
@@ -66,6 +74,7 @@ impl Permission {
             Permission::Ingest => "ingest",
             Permission::Read => "read",
             Permission::Admin => "admin",
+            Permission::Embed => "embed",
         }
     }
 }
@@ -83,7 +92,7 @@ impl Permissions {
                 .into_iter()
                 .find(|p| p.name() == name)
                 .ok_or_else(|| {
-                    format!("unknown permission {name:?} (expected ingest, read or admin)")
+                    format!("unknown permission {name:?} (expected ingest, read, admin or embed)")
                 })?;
             permissions.0 |= permission.bit();
         }
@@ -150,6 +159,11 @@ pub struct Principal {
     pub account_id: AccountId,
     /// What it may do.
     pub permissions: Permissions,
+    /// The actor's display name, recorded with its reads (a partner's end user in an
+    /// embedded view).
+    pub actor_name: Option<String>,
+    /// The viewer token whose embedded view this is, recorded with its reads.
+    pub viewer_token: Option<String>,
 }
 
 impl Principal {
@@ -193,6 +207,7 @@ mod tests {
             ("ingest", Ok("ingest")),
             ("read,ingest", Ok("ingest,read")),
             ("ingest, read ,admin", Ok("ingest,read,admin")),
+            ("embed,read", Ok("read,embed")),
             ("", Err(())),
             ("write", Err(())),
             ("read,", Err(())),

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod ceiling;
+mod embed;
 mod groups;
 mod people;
 mod plans;
@@ -40,6 +41,7 @@ pub use crate::ceiling::{copy_ceiling, storage_bytes};
 pub use crate::schema::{MIGRATIONS, migrate};
 pub use crate::sql::scope_settings;
 use crate::writer::Writer;
+use logvault_store::embed::{EmbedSettings, Redemption, ViewerTokenRecord};
 use logvault_store::queue::WriteQueue;
 use logvault_store::retention::{
     PurgeBatch, PurgeRecord, RetentionChange, RetentionState, RetentionWrite,
@@ -361,6 +363,64 @@ impl Store for PgStore {
 
     async fn set_stream_cursor(&self, name: &str, seq: u64) -> StoreResult<()> {
         streams::set_cursor(&self.client().await?, name, seq).await
+    }
+
+    async fn create_viewer_token(&self, token: ViewerTokenRecord) -> StoreResult<()> {
+        embed::create_token(&self.client().await?, &token).await
+    }
+
+    async fn redeem_viewer_token(
+        &self,
+        token_hash: &[u8],
+        session_hash: &[u8],
+        now: Micros,
+        session_expires_at: Micros,
+    ) -> StoreResult<Redemption> {
+        embed::redeem(
+            &self.client().await?,
+            token_hash,
+            session_hash,
+            now,
+            session_expires_at,
+        )
+        .await
+    }
+
+    async fn viewer_session(&self, session_hash: &[u8]) -> StoreResult<Option<ViewerTokenRecord>> {
+        embed::session(&self.client().await?, session_hash).await
+    }
+
+    async fn viewer_tokens(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<ViewerTokenRecord>> {
+        embed::list(&self.client().await?, scope, limit).await
+    }
+
+    async fn viewer_token(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+    ) -> StoreResult<Option<ViewerTokenRecord>> {
+        embed::token(&self.client().await?, scope, token_id).await
+    }
+
+    async fn revoke_viewer_token(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+        now: Micros,
+    ) -> StoreResult<bool> {
+        embed::revoke(&self.client().await?, scope, token_id, now).await
+    }
+
+    async fn embed_settings(&self, partner_id: &str) -> StoreResult<Option<EmbedSettings>> {
+        embed::settings(&self.client().await?, partner_id).await
+    }
+
+    async fn set_embed_settings(&self, settings: EmbedSettings) -> StoreResult<()> {
+        embed::set_settings(&self.client().await?, &settings).await
     }
 
     async fn add_checkpoint(&self, checkpoint: StoredCheckpoint) -> StoreResult<()> {

@@ -14,7 +14,11 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/0004_retention.sql")),
     (5, include_str!("../migrations/0005_time_window.sql")),
     (6, include_str!("../migrations/0006_stream_cursors.sql")),
-    (THREAT_GROUPS, include_str!("../migrations/0008_threat_groups.sql")),
+    (
+        THREAT_GROUPS,
+        include_str!("../migrations/0008_threat_groups.sql"),
+    ),
+    (9, include_str!("../migrations/0009_viewer_tokens.sql")),
 ];
 
 /// The migration that creates the threat group tables: the events stored before it are

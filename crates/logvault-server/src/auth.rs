@@ -49,6 +49,8 @@ impl FromRequestParts<AppState> for Caller {
             role: record.role,
             account_id: record.account_id,
             permissions: record.permissions,
+            actor_name: None,
+            viewer_token: None,
         }))
     }
 }

@@ -64,6 +64,15 @@ impl ViewRecorder {
         if let Some(origin) = origin.to_json() {
             event["origin"] = origin;
         }
+        if let Some(name) = &principal.actor_name {
+            event["actor"]["name"] = name.as_str().into();
+        }
+        if let (Some(token), Some(metadata)) =
+            (&principal.viewer_token, event["metadata"].as_object_mut())
+        {
+            metadata.insert("via".into(), "embedded view".into());
+            metadata.insert("view_id".into(), token.as_str().into());
+        }
         // A read must never go unrecorded: if the details do not fit, record it without them.
         let limits = Limits::default();
         let account = principal.account_id.as_str();

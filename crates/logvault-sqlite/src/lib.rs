@@ -4,6 +4,7 @@
 
 mod accounts;
 mod ceiling;
+mod embed;
 mod event_id;
 mod groups;
 mod people;
@@ -26,6 +27,7 @@ use async_trait::async_trait;
 use logvault_core::account::NewAccount;
 use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, Micros, NewEvent, Scope, StoredEvent};
+use logvault_store::embed::{EmbedSettings, Redemption, ViewerTokenRecord};
 use logvault_store::queue::WriteQueue;
 use logvault_store::retention::{
     PurgeBatch, PurgeRecord, RetentionChange, RetentionState, RetentionWrite,
@@ -469,6 +471,83 @@ impl Store for SqliteStore {
     async fn set_stream_cursor(&self, name: &str, seq: u64) -> StoreResult<()> {
         let name = name.to_string();
         self.with_admin(move |connection| streams::set_cursor(connection, &name, seq))
+            .await
+    }
+
+    async fn create_viewer_token(&self, token: ViewerTokenRecord) -> StoreResult<()> {
+        self.with_admin(move |connection| embed::create_token(connection, &token))
+            .await
+    }
+
+    async fn redeem_viewer_token(
+        &self,
+        token_hash: &[u8],
+        session_hash: &[u8],
+        now: Micros,
+        session_expires_at: Micros,
+    ) -> StoreResult<Redemption> {
+        let (token_hash, session_hash) = (token_hash.to_vec(), session_hash.to_vec());
+        self.with_admin(move |connection| {
+            embed::redeem(
+                connection,
+                &token_hash,
+                &session_hash,
+                now,
+                session_expires_at,
+            )
+        })
+        .await
+    }
+
+    async fn viewer_session(&self, session_hash: &[u8]) -> StoreResult<Option<ViewerTokenRecord>> {
+        let session_hash = session_hash.to_vec();
+        self.readers
+            .run(move |connection| embed::session(connection, &session_hash))
+            .await
+    }
+
+    async fn viewer_tokens(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<ViewerTokenRecord>> {
+        let scope = scope.clone();
+        self.readers
+            .run(move |connection| embed::list(connection, &scope, limit))
+            .await
+    }
+
+    async fn viewer_token(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+    ) -> StoreResult<Option<ViewerTokenRecord>> {
+        let (scope, token_id) = (scope.clone(), token_id.to_string());
+        self.readers
+            .run(move |connection| embed::token(connection, &scope, &token_id))
+            .await
+    }
+
+    async fn revoke_viewer_token(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+        now: Micros,
+    ) -> StoreResult<bool> {
+        let (scope, token_id) = (scope.clone(), token_id.to_string());
+        self.with_admin(move |connection| embed::revoke(connection, &scope, &token_id, now))
+            .await
+    }
+
+    async fn embed_settings(&self, partner_id: &str) -> StoreResult<Option<EmbedSettings>> {
+        let partner_id = partner_id.to_string();
+        self.readers
+            .run(move |connection| embed::settings(connection, &partner_id))
+            .await
+    }
+
+    async fn set_embed_settings(&self, settings: EmbedSettings) -> StoreResult<()> {
+        self.with_admin(move |connection| embed::set_settings(connection, &settings))
             .await
     }
 

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_retention.sql"),
     include_str!("../migrations/0005_stream_cursors.sql"),
     THREAT_GROUPS,
+    include_str!("../migrations/0008_viewer_tokens.sql"),
 ];
 
 /// The migration that creates the threat group tables: the events stored before it are

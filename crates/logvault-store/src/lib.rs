@@ -5,6 +5,7 @@
 
 pub mod ceiling;
 pub mod conformance;
+pub mod embed;
 pub mod groups;
 mod metrics;
 mod query;
@@ -20,6 +21,7 @@ use logvault_core::event::IndexFields;
 use logvault_core::merkle::Hash;
 use logvault_core::{Account, EventKind, Micros, NewEvent, Permissions, Role, Scope, StoredEvent};
 
+use embed::{EmbedSettings, Redemption, ViewerTokenRecord};
 pub use metrics::StoreMetrics;
 pub use query::{
     EventQuery, IpRange, Page, ReadPlan, SIGN_IN_ACTION, TrendGroup, TrendInterval, TrendQuery,
@@ -329,6 +331,47 @@ pub trait Store: Send + Sync {
     /// Records that the stream `name` delivered every event of its scope up to `seq`. The
     /// cursor never moves back: a smaller `seq` (from a node that lagged) leaves it as it is.
     async fn set_stream_cursor(&self, name: &str, seq: u64) -> StoreResult<()>;
+
+    /// Stores a new viewer token (its hash only) for an existing account.
+    async fn create_viewer_token(&self, token: ViewerTokenRecord) -> StoreResult<()>;
+    /// Exchanges the token whose hash is `token_hash` at `now`, in one conditional update:
+    /// only a token never exchanged, not revoked and not expired is marked used, with the
+    /// hash of the session it becomes and that session's end. Of two racing exchanges of one
+    /// token exactly one is `Redeemed`.
+    async fn redeem_viewer_token(
+        &self,
+        token_hash: &[u8],
+        session_hash: &[u8],
+        now: Micros,
+        session_expires_at: Micros,
+    ) -> StoreResult<Redemption>;
+    /// The token whose exchanged session has hash `session_hash`, whatever its state.
+    async fn viewer_session(&self, session_hash: &[u8]) -> StoreResult<Option<ViewerTokenRecord>>;
+    /// Viewer tokens of the accounts in `scope`, newest first, at most `limit`.
+    async fn viewer_tokens(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<ViewerTokenRecord>>;
+    /// The token `token_id`, if its account is in `scope`.
+    async fn viewer_token(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+    ) -> StoreResult<Option<ViewerTokenRecord>>;
+    /// Revokes the token `token_id` of an account in `scope` (and so its session); `false`
+    /// if there is no such token in scope or it was already revoked.
+    async fn revoke_viewer_token(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+        now: Micros,
+    ) -> StoreResult<bool>;
+    /// A partner's embedding settings, if it set any.
+    async fn embed_settings(&self, partner_id: &str) -> StoreResult<Option<EmbedSettings>>;
+    /// Replaces a partner's embedding settings; `Invalid` unless `partner_id` is a partner
+    /// account.
+    async fn set_embed_settings(&self, settings: EmbedSettings) -> StoreResult<()>;
 
     /// Stored roots of complete 256-leaf blocks from `from_block` on, in order.
     async fn merkle_blocks(&self, from_block: u64, limit: usize) -> StoreResult<Vec<(u64, Hash)>>;

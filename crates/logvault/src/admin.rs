@@ -117,7 +117,7 @@ pub(crate) struct CreateKeyArgs {
     /// The partner or merchant account the key belongs to (not for admin keys).
     #[arg(long)]
     account: Option<String>,
-    /// Comma-separated: ingest, read, admin.
+    /// Comma-separated: ingest, read, admin, embed (mint viewer tokens for the embedded page).
     #[arg(long, default_value = "ingest,read")]
     permissions: String,
     /// A label to recognise the key by.

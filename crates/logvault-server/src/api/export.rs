@@ -22,7 +22,7 @@ use crate::{ApiError, AppState};
 const PAGE: usize = 1000;
 
 /// A bearer key with `read`, or else a live Logs-page session (whose people always read).
-pub(crate) struct Exporter(Principal);
+pub(crate) struct Exporter(Principal, Option<logvault_core::embed::ViewGrant>);
 
 impl FromRequestParts<AppState> for Exporter {
     type Rejection = ApiError;
@@ -30,7 +30,7 @@ impl FromRequestParts<AppState> for Exporter {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             let Reader(principal) = Reader::from_request_parts(parts, state).await?;
-            return Ok(Exporter(principal));
+            return Ok(Exporter(principal, None));
         }
         // A session cookie rides along on links from other sites too; only a request the
         // browser marks as same-origin (or typed by the person) may export with it.
@@ -45,7 +45,10 @@ impl FromRequestParts<AppState> for Exporter {
         }
         crate::web::session::signed_in(&parts.headers, state)
             .await?
-            .map(|signed_in| Exporter(signed_in.principal))
+            .map(|signed_in| {
+                let grant = signed_in.embed.as_ref().map(|view| view.grant);
+                Exporter(signed_in.principal, grant)
+            })
             .ok_or(ApiError::Unauthorized)
     }
 }
@@ -209,11 +212,19 @@ fn split_format(raw: Option<&str>) -> Result<(Format, String), ApiError> {
 
 async fn export(
     State(state): State<AppState>,
-    Exporter(principal): Exporter,
+    Exporter(principal, grant): Exporter,
     origin: RequestOrigin,
     RawQuery(raw): RawQuery,
     kind: EventKind,
 ) -> Result<Response, ApiError> {
+    // An embedded view exports only where its token allowed exports, of the tabs it shows.
+    if let Some(grant) = grant
+        && !(grant.export && grant.shows(kind))
+    {
+        return Err(ApiError::Forbidden(
+            "this embedded view does not allow this export".into(),
+        ));
+    }
     let (format, rest) = split_format(raw.as_deref())?;
     let params: ListParams = parse_query(Some(&rest))?;
     let mut query = params.to_query(kind)?;

@@ -9,6 +9,7 @@ mod otlp;
 pub(crate) mod params;
 mod proofs;
 mod retention;
+mod viewer_tokens;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -45,5 +46,17 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             "/v1/retention/{account_id}/{kind}",
             put(retention::set_policy),
+        )
+        .route(
+            "/v1/viewer-tokens",
+            post(viewer_tokens::mint).get(viewer_tokens::list),
+        )
+        .route(
+            "/v1/viewer-tokens/{token_id}",
+            get(viewer_tokens::get).delete(viewer_tokens::revoke),
+        )
+        .route(
+            "/v1/embed-settings/{partner_id}",
+            get(viewer_tokens::show_settings).put(viewer_tokens::set_settings),
         )
 }

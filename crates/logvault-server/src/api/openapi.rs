@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
 
 mod otlp;
 
-use super::{events, export, groups, ingest, params, proofs, retention};
+use super::{events, export, groups, ingest, params, proofs, retention, viewer_tokens};
 use crate::AppState;
 use crate::problem::{ApiError, ProblemDetails, ProblemKind};
 
@@ -54,6 +54,12 @@ const BEARER: &str = "api_key";
         retention::set_policy,
         retention::place_hold,
         retention::lift_hold,
+        viewer_tokens::mint,
+        viewer_tokens::list,
+        viewer_tokens::get,
+        viewer_tokens::revoke,
+        viewer_tokens::show_settings,
+        viewer_tokens::set_settings,
         otlp::post_logs,
         serve,
     ),
@@ -81,6 +87,7 @@ const BEARER: &str = "api_key";
         (name = "read", description = "Reading events: lists, single events, trends and exports"),
         (name = "integrity", description = "Signed checkpoints, inclusion and consistency proofs"),
         (name = "retention", description = "Retention policies and legal holds"),
+        (name = "embed", description = "Viewer tokens and partners' settings for the embedded Logs page"),
         (name = "meta", description = "This document"),
     ),
 )]

@@ -59,17 +59,21 @@ pub(crate) struct SecurityHeaders {
     fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// The policy of every page but its `frame-ancestors` sources.
+const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; \
+     frame-ancestors";
+
+/// The policy with `frame_ancestors` sources (already checked).
+fn policy(frame_ancestors: &str) -> String {
+    format!("{POLICY} {frame_ancestors}")
+}
+
 impl SecurityHeaders {
     pub(crate) fn new(frame_ancestors: &FrameAncestors) -> Arc<Self> {
         // Sources were checked by `FromStr`, so the policy is always a valid header value.
-        let policy = format!(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; \
-             frame-ancestors {}",
-            frame_ancestors.0
-        );
         let mut fixed = vec![
-            (header::CONTENT_SECURITY_POLICY, policy),
+            (header::CONTENT_SECURITY_POLICY, policy(&frame_ancestors.0)),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
             (header::REFERRER_POLICY, "same-origin".into()),
             (
@@ -106,6 +110,26 @@ pub(crate) async fn add(
     let map = response.headers_mut();
     for (name, value) in &headers.fixed {
         map.insert(name.clone(), value.clone());
+    }
+    // An embedded view is framed by the origins its partner registered, not the deployment's.
+    let frame = response
+        .extensions()
+        .get::<super::embed::FrameOverride>()
+        .map(|frame| frame.0.clone());
+    let map = response.headers_mut();
+    if let Some(frame) = frame {
+        map.remove(header::X_FRAME_OPTIONS);
+        match HeaderValue::from_str(&policy(&frame)) {
+            Ok(value) => {
+                map.insert(header::CONTENT_SECURITY_POLICY, value);
+            }
+            Err(_) => {
+                map.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            }
+        }
+        if frame == "'none'" {
+            map.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
     }
     if tls {
         map.insert(

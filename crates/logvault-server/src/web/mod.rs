@@ -5,6 +5,7 @@
 
 mod assets;
 mod charts;
+pub(crate) mod embed;
 mod error;
 pub(crate) mod filters;
 mod headers;
@@ -45,12 +46,15 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/tail/{kind}", get(tail::stream))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
+        .route("/embed", get(embed::exchange))
+        .route("/static/brand.css", get(embed::brand_css))
         // One throttle per application instance: failures are counted in memory.
         .layer(Extension(Arc::new(throttle::LoginThrottle::default())))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::renew,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), embed::layer))
         .layer(middleware::from_fn_with_state(
             headers::SecurityHeaders::new(&state.config.frame_ancestors),
             headers::add,

@@ -53,6 +53,8 @@ pub(crate) struct Chrome {
     pub account_name: String,
     pub csrf_token: String,
     pub active: &'static str,
+    /// The compact layout of an embedded view.
+    pub embed: Option<super::embed::EmbedChrome>,
 }
 
 /// `2026-11-25 10:00:00` (UTC; the page's script adds the viewer's local time on hover).

@@ -10,6 +10,7 @@
 //! one expiring a full idle time later (same sign-in time, same CSRF token) and ends the old
 //! one, so activity is recorded by the store every node shares, and no store row changes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -22,6 +23,7 @@ use logvault_core::{ActorType, Micros, Permissions, Principal};
 use logvault_store::{SessionRecord, Store, StoreResult, UserRecord};
 
 use super::WebError;
+use super::embed::{EmbedChrome, EmbedView, Embedded};
 use super::render::Chrome;
 use crate::AppState;
 
@@ -98,6 +100,8 @@ pub(crate) struct SignedIn {
     pub csrf_token: String,
     /// SHA-256 of the cookie token, to end the session.
     pub token_hash: Vec<u8>,
+    /// Set for an embedded view (`super::embed`): what it may show and how it looks.
+    pub embed: Option<Arc<EmbedView>>,
 }
 
 impl SignedIn {
@@ -133,6 +137,7 @@ impl SignedIn {
                 .map_or_else(|| self.user.account_id.clone(), |a| a.name.clone()),
             csrf_token: self.csrf_token.clone(),
             active,
+            embed: self.embed.as_deref().map(EmbedChrome::from),
         })
     }
 }
@@ -154,12 +159,16 @@ pub(crate) fn is_token_shaped(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The live session the request's cookie names, if any: it must exist, not be ended or
+/// The live session the request's cookies name, if any: a live embedded view
+/// (`super::embed`) first, else a person's session, which must exist, not be ended or
 /// expired, and belong to a user who is not disabled.
 pub(crate) async fn signed_in(
     headers: &HeaderMap,
     state: &AppState,
 ) -> StoreResult<Option<SignedIn>> {
+    if let Some(embedded) = super::embed::session(headers, state).await? {
+        return Ok(Some(embedded));
+    }
     let Some((session, user)) = live_session(headers, state).await? else {
         return Ok(None);
     };
@@ -171,10 +180,13 @@ pub(crate) async fn signed_in(
             account_id: user.account_id.clone(),
             // People read the logs; ingest and administration stay with API keys.
             permissions: Permissions::parse("read").unwrap_or_default(),
+            actor_name: None,
+            viewer_token: None,
         },
         user,
         csrf_token: session.csrf_token,
         token_hash: session.token_hash,
+        embed: None,
     }))
 }
 
@@ -182,6 +194,9 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        if let Some(Embedded(embedded)) = parts.extensions.get::<Embedded>() {
+            return Ok(embedded.clone());
+        }
         signed_in(&parts.headers, state)
             .await?
             .ok_or(WebError::SignIn)

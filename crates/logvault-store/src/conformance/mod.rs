@@ -11,6 +11,7 @@ mod rollup;
 pub mod search;
 mod streams;
 mod tenancy;
+mod viewer_tokens;
 
 use logvault_core::account::NewAccount;
 use logvault_core::validate::{Limits, validate_event};
@@ -38,6 +39,7 @@ pub async fn run_all(store: &dyn Store) {
     search::text_search(store).await;
     ingest::concurrent_ingest(store).await;
     streams::stream_cursors(store).await;
+    viewer_tokens::viewer_tokens(store).await;
     rollup::trend_snapshot(store).await;
     rollup::verify_while_ingesting(store).await;
     // After the checks that read events back whole: it purges some. Before the Merkle log

@@ -7,6 +7,8 @@
 mod browser_support;
 #[path = "browser_defences.rs"]
 mod defences;
+#[path = "browser_embed.rs"]
+mod embed;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

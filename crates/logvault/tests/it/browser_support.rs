@@ -107,6 +107,11 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session.
     pub fn start() -> Browser {
+        Browser::start_with(&[])
+    }
+
+    /// Starts chromedriver and a headless Chromium session with `extra` command-line flags.
+    pub fn start_with(extra: &[&str]) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -136,6 +141,12 @@ impl Browser {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--window-size=1280,900", profile_arg]}}}});
+        let mut capabilities = capabilities;
+        if let Some(args) =
+            capabilities["capabilities"]["alwaysMatch"]["goog:chromeOptions"]["args"].as_array_mut()
+        {
+            args.extend(extra.iter().map(|arg| Value::from(*arg)));
+        }
         let created = browser.call("POST", "/session", Some(capabilities));
         browser.session = created["sessionId"]
             .as_str()
@@ -266,6 +277,17 @@ impl Browser {
         cookies.as_array()?.iter().find(|c| c["name"] == name)?["value"]
             .as_str()
             .map(str::to_string)
+    }
+
+    /// Makes the frame matching `css` the context of the next commands.
+    pub fn enter_frame(&self, css: &str) {
+        let element = self.find(css);
+        self.session_call("POST", "/frame", Some(json!({"id": {ELEMENT: element}})));
+    }
+
+    /// Goes back to the top-level page.
+    pub fn leave_frame(&self) {
+        self.session_call("POST", "/frame", Some(json!({"id": null})));
     }
 
     /// Resizes the window (CSS pixels).
