@@ -90,11 +90,11 @@ REVOKE ALL ON threat_group_returns FROM PUBLIC;
 
 -- The application role adds rows and counts, never removes them: the grants so far, plus
 -- these tables (UPDATE of the columns the writer's upserts change only).
-ALTER FUNCTION logvault_grant_app(name) RENAME TO logvault_grant_app_7;
+ALTER FUNCTION logvault_grant_app(name) RENAME TO logvault_grant_app_6;
 CREATE FUNCTION logvault_grant_app(app_role name) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM logvault_grant_app_7(app_role);
+    PERFORM logvault_grant_app_6(app_role);
     EXECUTE format('GRANT SELECT, INSERT ON threat_fingerprints, threat_group_returns TO %I', app_role);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE (last_seen, count) ON threat_groups TO %I', app_role);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE (count) ON threat_group_hours TO %I', app_role);

@@ -22,7 +22,13 @@ pub(crate) const RANGES: [(&str, &str, i64); 4] = [
 /// Audit-only filters, in form order.
 pub(crate) const AUDIT_FIELDS: [&str; 5] = ["action", "outcome", "actor_id", "ip", "request_id"];
 /// Threat-only filters, in form order.
-pub(crate) const THREAT_FIELDS: [&str; 4] = ["error_type", "source", "version", "environment"];
+pub(crate) const THREAT_FIELDS: [&str; 5] = [
+    "error_type",
+    "source",
+    "version",
+    "environment",
+    "fingerprint",
+];
 
 /// Every filter a log page accepts. Unknown parameters are ignored: they can only come from
 /// a hand-edited URL and widen nothing.
@@ -43,6 +49,8 @@ pub(crate) struct Filters {
     pub source: String,
     pub version: String,
     pub environment: String,
+    /// An error group's fingerprint (the Problems page links here with it).
+    pub fingerprint: String,
     pub cursor: String,
 }
 
@@ -88,6 +96,7 @@ impl Filters {
             "source" => &self.source,
             "version" => &self.version,
             "environment" => &self.environment,
+            "fingerprint" => &self.fingerprint,
             "cursor" => &self.cursor,
             _ => "",
         }
@@ -162,6 +171,12 @@ impl Filters {
                 }
                 query.version = some(&self.version);
                 query.environment = some(&self.environment);
+                query.fingerprint = some(&self.fingerprint)
+                    .map(|hash| {
+                        logvault_store::groups::fingerprint_number(&hash.to_ascii_lowercase())
+                            .ok_or("a problem's fingerprint is 16 hex digits".to_string())
+                    })
+                    .transpose()?;
             }
         }
         query.before_seq = some(&self.cursor)

@@ -13,6 +13,7 @@ pub(crate) mod login;
 mod logs;
 mod overview;
 mod password;
+mod problems;
 mod render;
 pub(crate) mod session;
 mod tail;
@@ -43,6 +44,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/audit/{id}", get(logs::detail_audit))
         .route("/threat/{id}", get(logs::detail_threat))
         .route("/trends", get(trends::page))
+        .route("/problems", get(problems::page))
         .route("/tail/{kind}", get(tail::stream))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))

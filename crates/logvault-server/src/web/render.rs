@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::WebError;
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
     ("password.html", include_str!("templates/password.html")),
@@ -20,6 +20,7 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("rows.html", include_str!("templates/rows.html")),
     ("detail.html", include_str!("templates/detail.html")),
     ("trends.html", include_str!("templates/trends.html")),
+    ("problems.html", include_str!("templates/problems.html")),
 ];
 
 fn environment() -> Result<&'static Environment<'static>, WebError> {

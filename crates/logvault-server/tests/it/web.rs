@@ -6,6 +6,8 @@
 mod defences;
 #[path = "web_export.rs"]
 mod export;
+#[path = "web_problems.rs"]
+mod problems;
 #[path = "web_retention.rs"]
 mod retention;
 #[path = "web_session.rs"]
