@@ -34,6 +34,12 @@ DROP TABLE retention_policies;
 DROP TABLE legal_holds;
 DROP TABLE purges;
 DROP TABLE stream_cursors;
+DROP TABLE viewer_tokens;
+DROP TABLE embed_settings;
+DROP TABLE threat_fingerprints;
+DROP TABLE threat_groups;
+DROP TABLE threat_group_hours;
+DROP TABLE threat_group_returns;
 PRAGMA user_version = 2;
 ";
 
