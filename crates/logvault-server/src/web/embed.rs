@@ -262,7 +262,12 @@ pub(crate) async fn layer(
     let mut response = if path == "/" {
         Redirect::to(view.home()).into_response()
     } else if !allowed(&path, view.grant) {
-        WebError::NotFound(None).into_response()
+        refusal(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing here, or nothing this view may show.",
+            None,
+        )
     } else {
         request.extensions_mut().insert(Embedded(signed_in));
         next.run(request).await

@@ -491,3 +491,59 @@ fn over_plain_http_the_exchange_is_refused_and_the_token_kept() {
     );
     assert_eq!(token.json()["status"], "unused", "the token was not spent");
 }
+
+#[test]
+fn an_expired_token_answers_its_page_and_cannot_be_exchanged() {
+    let (_temp, data_dir) = temp_data_dir();
+    let (cert, key) = write_certificate(data_dir.parent().expect("parent"));
+    let dir = data_dir.to_str().expect("utf-8");
+    create_account(dir, "partner", "par_exp", None);
+    create_account(dir, "merchant", "mer_exp", Some("par_exp"));
+    let partner = create_key(dir, "partner", "par_exp", "read,embed");
+    let server = Server::start(
+        &data_dir,
+        &[
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ],
+    );
+    let base = format!("https://{}", server.addr);
+    let (status, _, body) = curl(
+        &base,
+        &cert,
+        "POST",
+        "/v1/viewer-tokens",
+        Some(&partner),
+        Some(&json!({"account_id": "mer_exp", "actor_id": "u", "ttl_seconds": 1})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let minted = json_of(&body);
+    std::thread::sleep(Duration::from_millis(1300));
+    let url = minted["url"].as_str().expect("url");
+    let (status, head, body) = curl(&base, &cert, "GET", url, None, None);
+    assert_eq!(status, 410, "{head}");
+    assert!(body.contains("Link expired"), "{body}");
+    assert!(!head.contains("set-cookie"), "{head}");
+    let (_, _, body) = curl(
+        &base,
+        &cert,
+        "GET",
+        &format!("/v1/viewer-tokens/{}", minted["id"].as_str().expect("id")),
+        Some(&partner),
+        None,
+    );
+    assert_eq!(json_of(&body)["status"], "expired");
+    // A token this service never issued is not valid either.
+    let (status, _, body) = curl(
+        &base,
+        &cert,
+        "GET",
+        &format!("/embed?token={}", "ab".repeat(32)),
+        None,
+        None,
+    );
+    assert_eq!(status, 404);
+    assert!(body.contains("not valid"), "{body}");
+}
