@@ -28,6 +28,9 @@ pub fn read_plans(dir: &Path) -> StoreResult<Vec<ReadPlan>> {
         let page = EventQuery::new(EventKind::Audit, 50);
         let mut filtered = page.clone();
         filtered.outcome = Some("failure".into());
+        let mut group = EventQuery::new(EventKind::Threat, 50);
+        group.fingerprint = Some(0x0123_4567_89ab_cdef);
+        group.before_seq = Some(2_000);
         let mut searched = page.clone();
         searched.text = Some("timed out".into());
         // An export of the last minute: its time window as a range of positions.
@@ -51,6 +54,10 @@ pub fn read_plans(dir: &Path) -> StoreResult<Vec<ReadPlan>> {
             (
                 "page, by index",
                 read::select_sql(&scope, &page, Reach::Indexed { min_seq: None }, 51),
+            ),
+            (
+                "a group's events",
+                read::select_sql(&scope, &group, Reach::Indexed { min_seq: None }, 51),
             ),
             (
                 "time window, bisection step",

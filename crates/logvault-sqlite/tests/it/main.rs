@@ -290,7 +290,7 @@ async fn read_plans_use_the_same_index_for_every_scope() {
     let store = SqliteStore::open(dir.path(), SqliteConfig::default()).expect("open");
     conformance::search::setup(&store).await;
     let plans = logvault_sqlite::read_plans(dir.path()).expect("plans");
-    assert_eq!(plans.len(), 27, "nine reads for each of three scopes");
+    assert_eq!(plans.len(), 30, "ten reads for each of three scopes");
     for plan in &plans {
         let text = plan.plan.join(" / ");
         let context = format!("{} as {:?}: {text}", plan.read, plan.scope);
@@ -302,6 +302,10 @@ async fn read_plans_use_the_same_index_for_every_scope() {
         let expected = match plan.read {
             "event by id" | "event by id and account" => "USING INDEX events_event_id",
             "page, newest rows" => "USING INTEGER PRIMARY KEY (rowid>?)",
+            // Newest first along the group's index, each row by its position.
+            "a group's events" => {
+                "SEARCH threat_fingerprints USING COVERING INDEX threat_fingerprints_group (fingerprint=? AND seq<?) / SEARCH events USING INTEGER PRIMARY KEY (rowid=?)"
+            }
             "text search, index candidates" => "VIRTUAL TABLE INDEX",
             "text search, candidates in scope" => "USING INTEGER PRIMARY KEY (rowid=?)",
             "time window, bisection step" => "USING INTEGER PRIMARY KEY (rowid>?)",

@@ -164,11 +164,10 @@ fn standalone_check(
         if event.seq <= through_seq {
             trends.count(event.kind, &event.account_id, event.received_at, columns);
         }
-        Ok(index_mismatch(
-            columns,
-            &scanned.index,
-            scanned.search_text_stored,
-        ))
+        Ok(
+            index_mismatch(columns, &scanned.index, scanned.search_text_stored)
+                .or_else(|| fingerprint_mismatch(event, scanned.fingerprint)),
+        )
     } else {
         Err(())
     };
@@ -226,6 +225,16 @@ pub(super) async fn standalone_checks(
         derived.give_back(trends);
     }
     Ok(checked)
+}
+
+/// `Some("fingerprint")` unless the fingerprint stored beside the event is the one its body
+/// gives (and none is stored beside an audit event).
+fn fingerprint_mismatch(event: &StoredEvent, stored: Option<i64>) -> Option<&'static str> {
+    let derived = match event.kind {
+        EventKind::Threat => crate::groups::fingerprint_of(&event.body).map(|(number, _)| number),
+        EventKind::Audit => None,
+    };
+    (derived != stored).then_some("fingerprint")
 }
 
 fn index_mismatch(

@@ -111,6 +111,7 @@ fn pages(detail: &str) -> Vec<(&'static str, String)> {
             "page_trends_30d",
             "/trends?range=30d&group_by=error_type".into(),
         ),
+        ("page_problems", "/problems".into()),
         ("page_detail", detail.to_string()),
     ]
 }

@@ -17,6 +17,8 @@
 //! | `search_rare` | `q=` a term in the messages of [`workload::N_RARE`] threat events |
 //! | `search_absent` | `q=` a term in no threat event |
 //! | `trends` | `GET /v1/threat-events/trends?group_by=version&interval=hour` |
+//! | `threat_groups` | `GET /v1/threat-groups` and `?sort=count&environment=production` in turn |
+//! | `group_events` | `GET /v1/threat-events?fingerprint=…` of a group the role sees |
 //! | `by_id` | `GET /v1/audit-events/{id}` of an event in scope, without `account_id=` |
 //! | `proof` | `GET /v1/proofs/inclusion?event_id=…` of the same events |
 //!
@@ -64,6 +66,8 @@ enum Expect {
     Exactly(usize),
     /// A JSON object (trends).
     Object,
+    /// A list of groups with at least one group.
+    Groups,
     /// The event with this id.
     Event(String),
     /// An inclusion proof for the event with this id.
@@ -78,6 +82,7 @@ impl Expect {
             Expect::Events => n_events.is_some_and(|n| n > 0),
             Expect::Exactly(expected) => n_events == Some(*expected),
             Expect::Object => answer.is_object(),
+            Expect::Groups => n_events.is_some_and(|n| n > 0),
             Expect::Event(id) => answer["id"].as_str() == Some(id),
             Expect::Proof(id) => {
                 answer["event_id"].as_str() == Some(id) && answer["proof"].is_array()
@@ -186,6 +191,7 @@ async fn walk(client: &mut Client, pages: &[usize]) -> anyhow::Result<Walk> {
 fn requests(
     walked: &Walk,
     terms: &SearchTerms,
+    group: &str,
 ) -> (Vec<(&'static str, Vec<Request>)>, usize, usize) {
     let (page_20, path_20) = walked.page(20);
     let (page_200, path_200) = walked.page(DEEP_PAGE);
@@ -238,6 +244,23 @@ fn requests(
             ),
         ),
         (
+            "threat_groups",
+            vec![
+                ("/v1/threat-groups".into(), Expect::Groups),
+                (
+                    "/v1/threat-groups?sort=count&environment=production".into(),
+                    Expect::Groups,
+                ),
+            ],
+        ),
+        (
+            "group_events",
+            one(
+                format!("/v1/threat-events?fingerprint={group}"),
+                Expect::Events,
+            ),
+        ),
+        (
             "by_id",
             ids.clone()
                 .map(|id| (format!("/v1/audit-events/{id}"), Expect::Event(id.clone())))
@@ -255,6 +278,20 @@ fn requests(
         ),
     ];
     (kinds, page_20, page_200)
+}
+
+/// The fingerprint of the largest error group the role sees, whose events `group_events`
+/// lists.
+async fn largest_group(client: &mut Client) -> anyhow::Result<String> {
+    let answer: Value = serde_json::from_slice(
+        &client
+            .get_ok("/v1/threat-groups?sort=count&limit=1")
+            .await?,
+    )?;
+    answer["data"][0]["fingerprint"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("GET /v1/threat-groups: the role sees no group"))
 }
 
 /// The tree size of the latest signed checkpoint, if there is one.
@@ -336,14 +373,18 @@ pub(super) async fn measure(
                  page {deepest} is timed instead"
             ));
         }
-        walks.push((role, client, walked));
+        let group = largest_group(&mut client).await?;
+        walks.push((role, client, walked, group));
     }
     // A proof needs a signed checkpoint that covers the event: look up only events that
     // one covers, waiting for the next one if it covers none of a role's.
     let waited = Instant::now();
     let covered = loop {
         let size = checkpointed(&mut walks[0].1).await?;
-        let oldest = walks.iter().map(|(_, _, walked)| walked.oldest_seq()).max();
+        let oldest = walks
+            .iter()
+            .map(|(_, _, walked, _)| walked.oldest_seq())
+            .max();
         if oldest.is_some_and(|seq| seq <= size) {
             break size;
         }
@@ -355,9 +396,9 @@ pub(super) async fn measure(
     };
     let mut readers: Vec<Reader> = walks
         .into_iter()
-        .map(|(role, client, mut walked)| {
+        .map(|(role, client, mut walked, group)| {
             walked.events.retain(|(_, seq)| *seq <= covered);
-            let (requests, page_20, page_200) = requests(&walked, terms);
+            let (requests, page_20, page_200) = requests(&walked, terms, &group);
             Reader {
                 role,
                 client,

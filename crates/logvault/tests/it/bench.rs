@@ -92,6 +92,8 @@ fn tiny_benchmark(extra: &[&str], backend: &str) {
         "search_rare",
         "search_absent",
         "trends",
+        "threat_groups",
+        "group_events",
         "by_id",
         "proof",
     ] {
@@ -115,7 +117,7 @@ fn tiny_benchmark(extra: &[&str], backend: &str) {
     }
     assert_eq!(
         report["queries"].as_object().map(|kinds| kinds.len()),
-        Some(11),
+        Some(13),
         "no kind beyond those checked: {report}"
     );
     for page in [
@@ -126,6 +128,7 @@ fn tiny_benchmark(extra: &[&str], backend: &str) {
         "threat",
         "threat_search",
         "trends_30d",
+        "problems",
         "detail",
     ] {
         let pointer = format!("/pages/page_{page}/p99_ms");
