@@ -303,6 +303,50 @@ fn the_logs_page_works_in_a_real_browser_for_every_role() {
         assert!(browser.text("#trend-table").contains("ios-sdk 4.3.0"));
         browser.screenshot(&format!("{}-trends", case.role));
 
+        // The Problems page: the demo's threat events as error groups, each with its
+        // sparkline, linking to the threat log filtered to the group's events, all in scope.
+        browser.goto(&format!("{base}/problems?sort=count"));
+        let problems = browser.all("#problems tbody tr");
+        assert!(!problems.is_empty(), "{}: no problems listed", case.role);
+        assert_eq!(
+            browser.all("#problems svg.sparkline").len(),
+            problems.len(),
+            "{}: a sparkline per problem",
+            case.role
+        );
+        let source = browser.source();
+        for account in DEMO_ACCOUNTS.iter().filter(|a| !in_scope(case.role, a)) {
+            assert!(
+                !source.contains(account),
+                "{}: {account} on the Problems page",
+                case.role
+            );
+        }
+        browser.screenshot(&format!("{}-problems", case.role));
+        browser.click("#problems tbody tr:first-child a.problem");
+        assert!(
+            browser.wait_until(Duration::from_secs(10), |b| b
+                .url()
+                .contains("fingerprint=")),
+            "{}: the problem's link leads to its events: {}",
+            case.role,
+            browser.url()
+        );
+        assert!(
+            !browser.all("#rows tr").is_empty(),
+            "{}: the problem's events",
+            case.role
+        );
+        let source = browser.source();
+        for account in DEMO_ACCOUNTS.iter().filter(|a| !in_scope(case.role, a)) {
+            assert!(
+                !source.contains(account),
+                "{}: {account} among a problem's events",
+                case.role
+            );
+        }
+        browser.screenshot(&format!("{}-problem-events", case.role));
+
         // What this role must not reach looks like nothing at all.
         if let Some(foreign) = case.foreign {
             let admin_key = credentials["admin"]["key"].as_str().expect("admin key");
