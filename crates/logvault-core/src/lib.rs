@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod checkpoint;
+pub mod detect;
 pub mod embed;
 pub mod event;
 pub mod key;

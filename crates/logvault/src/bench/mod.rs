@@ -5,6 +5,7 @@
 //! with `--soak DURATION`, whether memory, open files, the WAL and latency stay flat under a
 //! steady load for that long (`soak.rs`).
 
+mod detections;
 mod fingerprints;
 mod load;
 mod otlp;
@@ -94,6 +95,14 @@ pub(crate) struct BenchArgs {
     /// stream delivers them to an rsyslogd on a loopback port (`siem.rs`).
     #[arg(long)]
     siem_stream: Option<usize>,
+    /// Instead of the benchmark, the quality of the security detections: labelled attack
+    /// traces seeded into this many benign audit events of the workload, fed to the
+    /// detector (`detections.rs`); no server or store is involved.
+    #[arg(long)]
+    detections: Option<usize>,
+    /// Benign audit events per second of simulated time for `--detections`.
+    #[arg(long, default_value_t = 1000)]
+    detect_rate: u64,
     /// Instead of the benchmark, the quality of threat event fingerprints: a labelled
     /// corpus of this many renderings of every bug template, grouped, with purity and split
     /// rate printed as JSON (`fingerprints.rs`); no server or store is involved.
@@ -144,6 +153,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             _ => anyhow::bail!("--db must look like sqlite:///DIR or postgres://user@host/db"),
         },
     };
+    if let Some(n) = args.detections {
+        return detections::run(&args, n);
+    }
     let dir = storage.dir();
     if let Some(duration) = args.soak {
         let result = soak::run(&args, &storage, duration).await;
