@@ -1,6 +1,9 @@
 //! Sensitive key names: which field names (`api_key`, `clientSecret`, `x-api-key`, …) mark their
 //! value as a secret, matched on whole name segments so `author` or `max_tokens` are not wiped.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 /// A built-in sensitive name: a run of segments and the kind its value is redacted as.
 /// Single-word spellings (`apikey`, `sessionid`) are listed because people write them so.
 const SENSITIVE_NAMES: &[(&[&str], &str)] = &[
@@ -158,7 +161,14 @@ pub fn segments(name: &str) -> Vec<String> {
 pub struct KeyRules {
     extra: Vec<Vec<String>>,
     allowed: Vec<String>,
+    /// Answers already worked out, by name: the same few field names come in every event,
+    /// and splitting a name and matching its segments costs far more than a lookup.
+    memo: Arc<RwLock<HashMap<Box<str>, Option<&'static str>>>>,
 }
+
+/// How many names [`KeyRules`] remembers; past that, new names are worked out each time, so a
+/// client sending ever-new names cannot grow it.
+const MEMO_NAMES: usize = 4096;
 
 impl KeyRules {
     /// Rules with the configured extras; names are compared by their segments.
@@ -169,11 +179,30 @@ impl KeyRules {
                 .iter()
                 .map(|name| segments(name).join("_"))
                 .collect(),
+            memo: Arc::default(),
         }
     }
 
     /// The kind a value under `name` is redacted as, or `None` when the name is not sensitive.
     pub fn sensitive_kind(&self, name: &str) -> Option<&'static str> {
+        if let Some(known) = self
+            .memo
+            .read()
+            .ok()
+            .and_then(|memo| memo.get(name).copied())
+        {
+            return known;
+        }
+        let kind = self.work_out(name);
+        if let Ok(mut memo) = self.memo.write()
+            && memo.len() < MEMO_NAMES
+        {
+            memo.insert(name.into(), kind);
+        }
+        kind
+    }
+
+    fn work_out(&self, name: &str) -> Option<&'static str> {
         let segs = segments(name);
         let (first, last) = (segs.first()?, segs.last()?);
         if !self.allowed.is_empty() && self.allowed.contains(&segs.join("_")) {
@@ -277,8 +306,11 @@ mod tests {
             ("span", None),
             ("", None),
         ];
-        for (name, want) in cases {
-            assert_eq!(rules.sensitive_kind(name), want, "{name}");
+        // Twice: the second answer comes from the memo and must be the same.
+        for _ in 0..2 {
+            for (name, want) in cases {
+                assert_eq!(rules.sensitive_kind(name), want, "{name}");
+            }
         }
     }
 }

@@ -1,8 +1,10 @@
 //! `logvault bench --otlp N`: OTLP/HTTP protobuf ingest (`POST /v1/logs`) against native JSON
 //! ingest (`POST /v1/threat-events`) of the same threat events, in the same run on the same
 //! server: rounds alternate the two wires (native, OTLP, native, OTLP), N events each round,
-//! so neither profits from a smaller log. Every OTLP record is distinct (its id is a hash of
-//! its content, and a repeated record would be a cheap duplicate, not an ingest).
+//! so neither profits from a smaller log, and each round starts once the text index has caught
+//! up with the last. Every OTLP record is distinct (its id is a hash of its content, and a
+//! repeated record would be a cheap duplicate, not an ingest). Beside the rates it reports the
+//! server's CPU time per event of each wire, which what else runs on the machine changes less.
 
 use std::collections::BTreeMap;
 
@@ -39,36 +41,43 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
             (EventKind::Threat, Bytes::from(body))
         })
         .collect();
-    let mut next_nanos = 1_764_000_000_000_000_000u64;
-    let exports: Vec<Vec<(EventKind, Bytes)>> = (0..ROUNDS)
-        .map(|_| {
-            (0..n_requests)
-                .map(|_| {
-                    let events: Vec<Value> = (0..args.batch)
-                        .map(|_| workload::event(&mut rng, &zipf, EventKind::Threat))
-                        .collect();
-                    let body = export_request(&events, &mut next_nanos).encode_to_vec();
-                    (EventKind::Threat, Bytes::from(body))
-                })
-                .collect()
-        })
-        .collect();
-
     let exe = std::env::current_exe()?;
     let server = ServerProcess::start(&exe, storage)?;
     let mut runs: BTreeMap<&str, Vec<IngestRun>> = BTreeMap::new();
-    for (round, export_pool) in exports.iter().enumerate() {
-        for (name, wire, pool) in [
-            ("native_json", Wire::Native, &native),
-            ("otlp_protobuf", Wire::Otlp, export_pool),
-        ] {
+    // The server's CPU seconds per wire: on a shared machine the rate depends on what else
+    // runs, the CPU each event costs does not.
+    let mut cpu: BTreeMap<&str, f64> = BTreeMap::new();
+    let cpu_now = || server.cpu_seconds().unwrap_or(f64::NAN);
+    for round in 1..=ROUNDS {
+        for (name, wire) in [("native_json", Wire::Native), ("otlp_protobuf", Wire::Otlp)] {
+            // Each round's records are made just before it and stamped from the clock as an
+            // SDK stamps them (a tenth of a millisecond apart): their ids begin with the
+            // record's time, so they reach the id index in about the order the server's own
+            // ids do.
+            let exports: Vec<(EventKind, Bytes)>;
+            let pool = match wire {
+                Wire::Native => &native,
+                Wire::Otlp => {
+                    let mut next_nanos = unix_nanos_now();
+                    exports = (0..n_requests)
+                        .map(|_| {
+                            let events: Vec<Value> = (0..args.batch)
+                                .map(|_| workload::event(&mut rng, &zipf, EventKind::Threat))
+                                .collect();
+                            let body = export_request(&events, &mut next_nanos).encode_to_vec();
+                            (EventKind::Threat, Bytes::from(body))
+                        })
+                        .collect();
+                    &exports
+                }
+            };
             stage(&format!(
-                "round {}: {} events as {name}, {} clients x {} events per request",
-                round + 1,
+                "round {round}: {} events as {name}, {} clients x {} events per request",
                 n_requests * args.batch,
                 args.clients,
                 args.batch
             ));
+            let before = cpu_now();
             let run = ingest_over(
                 server.address,
                 &keys.admin,
@@ -79,12 +88,24 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
                 wire,
             )
             .await?;
+            // SQLite's text index gives way to ingest and catches up afterwards: the wait
+            // keeps one round's backlog out of the next round, and its CPU in this wire's.
+            if storage.postgres_url().is_none() {
+                let behind = logvault_sqlite::search_index_lag(&storage.dir())?;
+                stage(&format!(
+                    "text index: {behind} events behind; waiting for it"
+                ));
+                while logvault_sqlite::search_index_lag(&storage.dir())? > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+            *cpu.entry(name).or_default() += cpu_now() - before;
             runs.entry(name).or_default().push(run);
         }
     }
     server.stop()?;
 
-    let summary = |runs: &[IngestRun]| -> (f64, Value) {
+    let summary = |runs: &[IngestRun], cpu_seconds: f64| -> (f64, Value) {
         let events: u64 = runs.iter().map(|run| run.events).sum();
         let bytes: u64 = runs.iter().map(|run| run.bytes).sum();
         let seconds: f64 = runs.iter().map(|run| run.elapsed.as_secs_f64()).sum();
@@ -102,11 +123,12 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
             "bytes_per_event": (bytes as f64 / events as f64).round(),
             "request_p50_ms": (latencies.percentile(50.0) * 100.0).round() / 100.0,
             "request_p99_ms": (latencies.percentile(99.0) * 100.0).round() / 100.0,
+            "server_cpu_us_per_event": (cpu_seconds * 1e6 / events as f64).round(),
         });
         (rate, figures)
     };
-    let (native_rate, native_figures) = summary(&runs["native_json"]);
-    let (otlp_rate, otlp_figures) = summary(&runs["otlp_protobuf"]);
+    let (native_rate, native_figures) = summary(&runs["native_json"], cpu["native_json"]);
+    let (otlp_rate, otlp_figures) = summary(&runs["otlp_protobuf"], cpu["otlp_protobuf"]);
     let ratio = otlp_rate / native_rate;
     let result = json!({
         "settings": {"events_per_round": n_requests * args.batch, "rounds": ROUNDS,
@@ -129,6 +151,12 @@ pub(crate) async fn run(args: &BenchArgs, storage: &StorageArgs, n: usize) -> an
     Ok(())
 }
 
+fn unix_nanos_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
+}
+
 /// The benchmark's threat events as an SDK would export them: one resource per service
 /// version and environment, each event a record with the exception's attributes.
 fn export_request(events: &[Value], next_nanos: &mut u64) -> ExportLogsServiceRequest {
@@ -149,7 +177,7 @@ fn export_request(events: &[Value], next_nanos: &mut u64) -> ExportLogsServiceRe
         if let Some(request_id) = event["metadata"]["request_id"].as_str() {
             attributes.push(KeyValue::string("request_id", request_id));
         }
-        *next_nanos += 1;
+        *next_nanos += 100_000;
         let record = LogRecord {
             time_unix_nano: *next_nanos,
             severity_number: 17,

@@ -81,6 +81,17 @@ impl ServerProcess {
         Some(kib / 1024.0)
     }
 
+    /// CPU time the server has used so far, user and system, all threads (Linux
+    /// `/proc/PID/stat`, whose clock ticks are 1/100 s on every Linux ABI).
+    pub(crate) fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        Some((ticks(11)? + ticks(12)?) / 100.0)
+    }
+
     /// SIGKILL: an unclean stop, as after a crash or power loss of the process.
     pub(crate) fn kill(mut self) -> anyhow::Result<()> {
         self.child.kill()?;
