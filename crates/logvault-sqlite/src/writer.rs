@@ -181,6 +181,13 @@ impl AccountSeqs {
         }
     }
 
+    /// Returns the `account_seq` just taken by [`AccountSeqs::next`], unused.
+    fn give_back(&mut self, account: &str) {
+        if let Some(seq) = self.last.get_mut(account) {
+            *seq -= 1;
+        }
+    }
+
     /// The next `account_seq` of `account`, or `None` if it does not accept events.
     fn next(
         &mut self,
@@ -242,41 +249,41 @@ fn append(
         .map_err(|e| JobError::Rejected(StoreError::Backend(e.to_string())))?;
     let mut outcomes = Vec::with_capacity(events.len());
     for (index, (event, nonce)) in events.iter().zip(nonces.chunks_exact(16)).enumerate() {
-        // A server-assigned UUIDv7 is new by construction; only client ids can repeat.
-        let earlier = if event.id_from_client {
-            existing(transaction, event)?
-        } else {
-            None
-        };
-        if let Some(existing) = earlier {
-            if existing.kind != event.kind
-                || existing.body != event.body
-                || existing.occurred_at != event.occurred_at
-            {
-                return Err(JobError::Rejected(StoreError::IdConflict {
-                    index,
-                    event_id: event.event_id.clone(),
-                }));
-            }
-            outcomes.push(IngestOutcome::of(&existing, true));
-            continue;
-        }
         let account_seq = account_seqs.next(transaction, &event.account_id)?;
         let Some(account_seq) = account_seq else {
-            return Err(JobError::Rejected(StoreError::AccountNotWritable { index }));
+            // A retry is still a duplicate after its account stopped accepting events.
+            match repeated(transaction, event, index)? {
+                Some(outcome) => outcomes.push(outcome),
+                None => return Err(JobError::Rejected(StoreError::AccountNotWritable { index })),
+            }
+            continue;
         };
         let received_at = event
             .demo_received_at
             .map_or(now, |at| at.max(head.last_received_at));
-        head.size += 1;
-        head.last_received_at = received_at;
         let stored = event.stored(
-            head.size,
+            head.size + 1,
             account_seq,
             received_at,
             nonce.try_into().unwrap_or_default(),
         );
-        insert_event(transaction, &stored, &event.index)?;
+        // Only a client's id can repeat (a server-assigned UUIDv7 is new by construction).
+        // The unique id index finds a repeat in the insert's own check, so a new event costs
+        // no lookup beforehand; a repeat hands its account_seq back and is answered as before.
+        match insert_event(transaction, &stored, &event.index) {
+            Ok(()) => {}
+            Err(error) if event.id_from_client && is_repeated_id(&error) => {
+                account_seqs.give_back(&event.account_id);
+                match repeated(transaction, event, index)? {
+                    Some(outcome) => outcomes.push(outcome),
+                    None => return Err(error.into()),
+                }
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        head.size += 1;
+        head.last_received_at = received_at;
         trends.add(event, received_at);
         groups.add(event, stored.seq, received_at);
         if let Some(root) = completed_subtree_root(&head.frontier, &stored.leaf_hash, BLOCK_LEVELS)
@@ -343,6 +350,39 @@ pub(crate) fn insert_event(
             stored.body,
         ])?;
     Ok(())
+}
+
+/// Whether `error` is the unique id index refusing an id already stored for the account.
+fn is_repeated_id(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(failure, Some(message))
+        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            && message.contains("events.event_id"))
+}
+
+/// The answer for an event whose id the account already has: the stored event as a
+/// duplicate when it is the same event, an id conflict when it is not; `None` when the id is
+/// new.
+fn repeated(
+    transaction: &Transaction<'_>,
+    event: &NewEvent,
+    index: usize,
+) -> Result<Option<IngestOutcome>, JobError> {
+    if !event.id_from_client {
+        return Ok(None);
+    }
+    let Some(existing) = existing(transaction, event)? else {
+        return Ok(None);
+    };
+    if existing.kind != event.kind
+        || existing.body != event.body
+        || existing.occurred_at != event.occurred_at
+    {
+        return Err(JobError::Rejected(StoreError::IdConflict {
+            index,
+            event_id: event.event_id.clone(),
+        }));
+    }
+    Ok(Some(IngestOutcome::of(&existing, true)))
 }
 
 fn existing(

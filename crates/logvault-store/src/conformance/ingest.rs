@@ -95,16 +95,22 @@ pub(super) async fn idempotency(store: &dyn Store) {
         .expect("other account");
     assert!(!other[0].duplicate);
     assert_eq!(store.log_size().await.expect("size"), size + 1);
-    // The same id twice in one request: the second is a duplicate of the first.
+    // The same id twice in one request: the second is a duplicate of the first, and the
+    // event after it takes the next positions, in the log and in the account (a repeat
+    // leaves no gap).
     let twice = store
         .ingest(vec![
             audit("mer_a2", Some("twice"), json!({})),
             audit("mer_a2", Some("twice"), json!({})),
+            audit("mer_a2", Some("after-twice"), json!({})),
         ])
         .await
         .expect("twice");
-    assert_eq!((twice[0].duplicate, twice[1].duplicate), (false, true));
+    let duplicates: Vec<bool> = twice.iter().map(|outcome| outcome.duplicate).collect();
+    assert_eq!(duplicates, [false, true, false]);
     assert_eq!(twice[0].seq, twice[1].seq);
+    assert_eq!(twice[2].seq, twice[0].seq + 1);
+    assert_eq!(twice[2].account_seq, twice[0].account_seq + 1);
 }
 
 pub(super) async fn rejected_requests_store_nothing(store: &dyn Store) {
