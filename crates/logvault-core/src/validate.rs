@@ -235,7 +235,9 @@ pub fn validate_event_with(
     let body = Value::Object(body);
     // The body is an object, so it has columns.
     let index = IndexFields::from_value(kind, &body).unwrap_or_default();
-    let body = body.to_string();
+    // The same compact text as `Display`, written straight into a buffer rather than through
+    // a formatter (it cannot fail: every key of a `Value` is a string).
+    let body = serde_json::to_string(&body).unwrap_or_else(|_| body.to_string());
     Ok(NewEvent {
         kind,
         account_id: account_id.unwrap_or_else(|| AccountId::from(default_account)),
@@ -417,7 +419,7 @@ impl Checker<'_> {
             let limit = self.limits.max_metadata_depth;
             self.problem("metadata", &format!("is nested deeper than {limit} levels"));
         }
-        let size = metadata.to_string().len();
+        let size = json_len(metadata);
         if size > self.limits.max_metadata_bytes {
             let limit = self.limits.max_metadata_bytes;
             self.problem("metadata", &format!("is larger than {limit} bytes"));
@@ -514,6 +516,24 @@ fn nul_path(value: &Value) -> Option<String> {
             .find_map(|(index, inner)| nul_path(inner).map(|rest| format!("[{index}]{rest}"))),
         _ => None,
     }
+}
+
+/// The length of `value` as compact JSON, counted without building the text.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 fn depth(value: &Value) -> usize {
