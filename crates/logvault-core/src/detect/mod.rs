@@ -6,9 +6,11 @@
 //! benchmark) feeds it events as they are committed. Its state is windows of recent sign-in
 //! failures and small per-actor, per-address and per-key profiles, all bounded: a window
 //! holds at most [`WINDOW_CAP`] entries, every map of an account is capped by [`Caps`], and
-//! past [`Caps::total_entries`] across accounts the least recently active half of the
-//! accounts is forgotten. Forgetting only ever loses detections (an actor without history is
-//! not an actor whose address is new), never invents one.
+//! so are the entries across all accounts. A full map forgets first the entries only one
+//! event has touched (most of a busy log's actors), least recently touched first, then the
+//! least recently touched of the others, so an actor under a slow attack or with a history
+//! outlives a flood of actors seen once. Forgetting only ever loses detections (an actor
+//! without history is not an actor whose address is new), never invents one.
 //!
 //! The same events in the same order give the same findings; a finding is identified by its
 //! detection, account and the `seq` of the event that raised it ([`Finding::alert_id`]), so a
@@ -267,8 +269,8 @@ pub fn alert_id(detection: Detection, account_id: &str, trigger_seq: u64) -> Str
 }
 
 /// How much the detector may remember: each map of an account holds at most this many
-/// entries (past it, the least recently touched half goes), and past `total_entries` across
-/// all accounts the least recently active half of the accounts is forgotten.
+/// entries, and all accounts together at most `total_entries` (plus one account's map); a
+/// full map forgets its entries seen once, then its least recently touched ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
     /// Actor profiles (failure windows, prefixes, last activity) per account.

@@ -47,7 +47,22 @@ impl Account {
     }
 }
 
-/// A map that, when full, forgets its least recently touched half.
+/// Set in an entry's rank once it was touched by a second event: entries seen once (most of
+/// a busy log's actors) are forgotten before any entry seen twice, the way a 2Q cache keeps
+/// a scan from flushing it, so an actor under a slow attack or with a history outlives the
+/// flood of actors seen once.
+const PROTECTED: u64 = 1 << 63;
+
+/// An entry's rank after a touch by the event of `stamp`: protected from its second event on.
+fn rank_after(rank: u64, stamp: u64) -> u64 {
+    if rank & !PROTECTED == stamp {
+        rank
+    } else {
+        stamp | PROTECTED
+    }
+}
+
+/// A map that, when full, forgets its lower-ranked half (see [`PROTECTED`]).
 struct Bounded<K, V> {
     map: HashMap<K, (u64, V)>,
 }
@@ -65,25 +80,38 @@ impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
         if !self.map.contains_key(key) && self.map.len() >= cap.max(1) {
             sweep(&mut self.map, |(touched, _)| *touched);
         }
-        let slot = match self.map.entry(key.clone()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert((stamp, V::default())),
-        };
-        slot.0 = stamp;
-        &mut slot.1
+        match self.map.entry(key.clone()) {
+            Entry::Occupied(entry) => {
+                let slot = entry.into_mut();
+                slot.0 = rank_after(slot.0, stamp);
+                &mut slot.1
+            }
+            Entry::Vacant(entry) => &mut entry.insert((stamp, V::default())).1,
+        }
     }
 }
 
-/// Removes the older half of `map` by the stamp `touched` gives (stamps are unique).
+/// Removes the lower-ranked entries of `map` by the rank `touched` gives.
 fn sweep<K, V>(map: &mut HashMap<K, V>, touched: impl Fn(&V) -> u64) {
-    let mut stamps: Vec<u64> = map.values().map(&touched).collect();
-    if stamps.is_empty() {
-        return;
+    let mut ranks: Vec<u64> = map.values().map(&touched).collect();
+    if let Some(threshold) = threshold(&mut ranks) {
+        map.retain(|_, value| touched(value) >= threshold);
     }
-    let middle = stamps.len() / 2;
-    let (_, median, _) = stamps.select_nth_unstable(middle);
-    let median = *median;
-    map.retain(|_, value| touched(value) >= median);
+}
+
+/// The rank below which a sweep forgets: every entry seen once, up to half of all entries,
+/// and at least a quarter of them (so a sweep is rare: its cost is spread over the
+/// insertions that filled the room it makes).
+fn threshold(ranks: &mut [u64]) -> Option<u64> {
+    if ranks.is_empty() {
+        return None;
+    }
+    let seen_once = ranks.iter().filter(|rank| **rank & PROTECTED == 0).count();
+    let n_forget = seen_once.min(ranks.len() / 2).max(ranks.len() / 4).max(1);
+    if n_forget >= ranks.len() {
+        return Some(u64::MAX);
+    }
+    Some(*ranks.select_nth_unstable(n_forget).1)
 }
 
 #[derive(Default)]
@@ -177,26 +205,25 @@ impl Profiles {
         self.entries
     }
 
-    /// Forgets the least recently touched half of every entry across all accounts: an actor
-    /// under attack is touched by the attack, so it stays.
+    /// Forgets the lower-ranked half of every entry across all accounts: first the entries
+    /// seen once, least recently touched first, then the least recently touched of the rest
+    /// (an account itself ranks as seen twice, since its windows hold what stuffing needs).
     fn sweep_all(&mut self) {
         let mut stamps: Vec<u64> = Vec::with_capacity(self.entries);
         for account in self.accounts.values() {
-            stamps.push(account.touched);
+            stamps.push(account.touched | PROTECTED);
             stamps.extend(account.actors.map.values().map(|v| v.0));
             stamps.extend(account.addresses.map.values().map(|v| v.0));
             stamps.extend(account.keys.map.values().map(|v| v.0));
         }
-        if stamps.is_empty() {
+        let Some(threshold) = threshold(&mut stamps) else {
             return;
-        }
-        let middle = stamps.len() / 2;
-        let median = *stamps.select_nth_unstable(middle).1;
+        };
         self.accounts.retain(|_, account| {
-            account.actors.map.retain(|_, v| v.0 >= median);
-            account.addresses.map.retain(|_, v| v.0 >= median);
-            account.keys.map.retain(|_, v| v.0 >= median);
-            account.touched >= median
+            account.actors.map.retain(|_, v| v.0 >= threshold);
+            account.addresses.map.retain(|_, v| v.0 >= threshold);
+            account.keys.map.retain(|_, v| v.0 >= threshold);
+            account.touched | PROTECTED >= threshold
         });
         self.entries = self.accounts.values().map(Account::entries).sum();
     }
