@@ -24,6 +24,9 @@ impl PgStore {
             failures.outcome = Some("failure".into());
             let mut errors = EventQuery::new(EventKind::Threat, 50);
             errors.error_type = Some("NetworkTimeout".into());
+            let mut group = EventQuery::new(EventKind::Threat, 50);
+            group.fingerprint = Some(0x0123_4567_89ab_cdef);
+            group.before_seq = Some(2_000);
             let mut searched = page.clone();
             searched.text = Some("timed out".into());
             // An export of the last minute, one page of it.
@@ -51,6 +54,10 @@ impl PgStore {
                 (
                     "text search",
                     read::query_sql(&scope, &searched, self.trigram),
+                ),
+                (
+                    "a group's events",
+                    read::query_sql(&scope, &group, self.trigram),
                 ),
                 (
                     "time window",

@@ -67,12 +67,21 @@ pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql
         _ => match query.fingerprint {
             // A group's events through the fingerprint index, newest first, each joined to
             // its row by position and partition key: the walk stops once the page is full.
+            // The group's positions come from its index newest first (`OFFSET 0` keeps the
+            // planner from flattening the walk into a scan of every threat event), and the
+            // outer order is theirs, so the join stops once the page is full.
             Some(fingerprint) => {
                 let placeholder = sql.bind(fingerprint);
+                let before = match query.before_seq {
+                    Some(before) => format!(" AND f.seq < {}", sql.bind(to_i64(before))),
+                    None => String::new(),
+                };
                 sql.push(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM threat_fingerprints f \
+                    "SELECT {EVENT_COLUMNS} FROM (SELECT f.seq, f.received_at \
+                     FROM threat_fingerprints f WHERE f.fingerprint = {placeholder}{before} \
+                     ORDER BY f.seq DESC OFFSET 0) f \
                      JOIN events e ON e.seq = f.seq AND e.received_at = f.received_at \
-                     WHERE f.fingerprint = {placeholder} AND e.kind = "
+                     WHERE e.kind = "
                 ));
                 false
             }
@@ -138,10 +147,6 @@ pub(crate) fn query_sql(scope: &Scope, query: &EventQuery, trigram: bool) -> Sql
     if let Some(before) = query.before_seq {
         let placeholder = sql.bind(to_i64(before));
         sql.push(&format!(" AND e.seq < {placeholder}"));
-        if query.fingerprint.is_some() && !per_account {
-            // PostgreSQL does not carry a range across the join's equality by itself.
-            sql.push(&format!(" AND f.seq < {placeholder}"));
-        }
     }
     let limit = sql.bind(i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1);
     sql.push(&format!(" ORDER BY e.seq DESC LIMIT {limit}"));
