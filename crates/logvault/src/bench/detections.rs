@@ -432,6 +432,8 @@ fn measure(n_benign: usize, rate: u64, seed: u64) -> anyhow::Result<Value> {
     }
 
     let mut per_detection: HashMap<Detection, (Tally, usize, usize)> = HashMap::new();
+    // The first false alerts of each detection, for whoever tunes a threshold.
+    let mut false_samples: Vec<Value> = Vec::new();
     let mut per_variant: HashMap<(Detection, String), Tally> = HashMap::new();
     let mut first_alert: HashMap<usize, Micros> = HashMap::new();
     for finding in &findings {
@@ -451,6 +453,14 @@ fn measure(n_benign: usize, rate: u64, seed: u64) -> anyhow::Result<Value> {
             .collect();
         if in_evidence.is_empty() {
             entry.1 += 1;
+            if entry.1 <= 5 {
+                false_samples.push(json!({
+                    "detection": finding.detection.as_str(), "account_id": finding.account_id,
+                    "subject": finding.subject, "summary": finding.summary,
+                    "evidence_events": finding.evidence.len(),
+                    "span_s": (finding.at.0 - finding.first_at.0) as f64 / SECOND as f64,
+                }));
+            }
         } else if own.is_empty() {
             entry.2 += 1;
         }
@@ -535,6 +545,7 @@ fn measure(n_benign: usize, rate: u64, seed: u64) -> anyhow::Result<Value> {
         },
         "detections": detections,
         "missed": missed,
+        "false_alert_samples": false_samples,
     });
     Ok(result)
 }
