@@ -238,8 +238,14 @@ pub fn validate_event_with(
     // The same compact text as `Display`, written straight into a buffer rather than through
     // a formatter (it cannot fail: every key of a `Value` is a string).
     let body = serde_json::to_string(&body).unwrap_or_else(|_| body.to_string());
+    // Computed here, on the request's task, so the single writer does not have to.
+    let fingerprint = match kind {
+        EventKind::Threat => crate::event::fingerprint::Fingerprint::of_body(&body),
+        EventKind::Audit => None,
+    };
     Ok(NewEvent {
         kind,
+        fingerprint,
         account_id: account_id.unwrap_or_else(|| AccountId::from(default_account)),
         id_from_client: event_id.is_some(),
         event_id: event_id.unwrap_or_else(new_event_id),

@@ -139,18 +139,31 @@ pub struct GroupCounts {
 }
 
 impl GroupCounts {
-    /// Counts `event`, stored at `seq` with `received_at`, if it is a threat event.
+    /// Counts `event`, stored at `seq` with `received_at`, if it is a threat event, by the
+    /// fingerprint validation gave it (or that of its body).
     pub fn add(&mut self, event: &NewEvent, seq: u64, received_at: Micros) {
-        if event.kind == EventKind::Threat {
-            self.count(
-                &event.account_id,
-                seq,
-                received_at,
-                &event.body,
-                event.index.version.as_deref(),
-                event.index.environment.as_deref(),
-            );
+        if event.kind != EventKind::Threat {
+            return;
         }
+        let computed;
+        let fingerprint = match &event.fingerprint {
+            Some(fingerprint) => fingerprint,
+            None => match Fingerprint::of_body(&event.body) {
+                Some(fingerprint) => {
+                    computed = fingerprint;
+                    &computed
+                }
+                None => return,
+            },
+        };
+        self.count_fingerprint(
+            &event.account_id,
+            seq,
+            received_at,
+            fingerprint,
+            event.index.version.as_deref(),
+            event.index.environment.as_deref(),
+        );
     }
 
     /// Counts the threat event of `account_id` at `seq` whose canonical body is `body`.
@@ -163,7 +176,29 @@ impl GroupCounts {
         version: Option<&str>,
         environment: Option<&str>,
     ) {
-        let Some((number, fingerprint)) = fingerprint_of(body) else {
+        if let Some(fingerprint) = Fingerprint::of_body(body) {
+            self.count_fingerprint(
+                account_id,
+                seq,
+                received_at,
+                &fingerprint,
+                version,
+                environment,
+            );
+        }
+    }
+
+    /// Counts the threat event of `account_id` at `seq` whose fingerprint is `fingerprint`.
+    fn count_fingerprint(
+        &mut self,
+        account_id: &str,
+        seq: u64,
+        received_at: Micros,
+        fingerprint: &Fingerprint,
+        version: Option<&str>,
+        environment: Option<&str>,
+    ) {
+        let Some(number) = fingerprint_number(&fingerprint.hash) else {
             return;
         };
         let (version, environment) = (version.unwrap_or(""), environment.unwrap_or(""));
@@ -194,10 +229,10 @@ impl GroupCounts {
                     GroupRow {
                         account_id: account_id.to_string(),
                         fingerprint: number,
-                        error_type: fingerprint.error_type,
-                        source: fingerprint.source,
-                        message: fingerprint.message,
-                        location: fingerprint.location,
+                        error_type: fingerprint.error_type.clone(),
+                        source: fingerprint.source.clone(),
+                        message: fingerprint.message.clone(),
+                        location: fingerprint.location.clone(),
                         first_seen: at,
                         last_seen: at,
                         count: 1,

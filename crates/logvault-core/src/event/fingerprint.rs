@@ -578,6 +578,26 @@ mod tests {
         assert!(Fingerprint::of_body("{}").is_some());
     }
 
+    /// Validation gives a threat event the fingerprint of its stored body (after scrubbing),
+    /// and an audit event none.
+    #[test]
+    fn validation_fingerprints_the_stored_body() {
+        use crate::EventKind;
+        use crate::validate::{Limits, validate_event};
+        let threat = serde_json::json!({"source": "sdk", "error_type": "CardError",
+            "message": "card 4242 4242 4242 4242 declined after 3 tries"});
+        let event = validate_event(EventKind::Threat, 0, &threat, "mer_1", &Limits::default())
+            .expect("valid");
+        let fingerprint = event.fingerprint.clone().expect("a threat event has one");
+        assert_eq!(Some(fingerprint.clone()), Fingerprint::of_body(&event.body));
+        assert!(!fingerprint.message.contains("4242"), "{fingerprint:?}");
+        let audit = serde_json::json!({"action": "user.login", "outcome": "success",
+            "actor": {"id": "usr_1"}});
+        let event = validate_event(EventKind::Audit, 0, &audit, "mer_1", &Limits::default())
+            .expect("valid");
+        assert_eq!(event.fingerprint, None);
+    }
+
     #[test]
     fn long_messages_are_cut_on_a_character() {
         let message = "é".repeat(1000);

@@ -58,6 +58,9 @@ pub struct NewEvent {
     pub body: String,
     /// Columns extracted from the body for filtering.
     pub index: IndexFields,
+    /// A threat event's error group, computed from `body` at validation
+    /// ([`fingerprint::Fingerprint::of_body`]); the store computes it if it is missing.
+    pub fingerprint: Option<fingerprint::Fingerprint>,
     /// Only for seeding demo data on an empty store: the `received_at` to use instead of
     /// the clock. The store still never lets `received_at` decrease along `seq`.
     pub demo_received_at: Option<Micros>,
