@@ -1,8 +1,8 @@
 //! The conformance suite every backend runs: `run_all(store)` on a fresh, empty store.
 //! Backends call it from their own tests so they cannot drift apart.
 
-mod ingest;
 mod groups;
+mod ingest;
 mod merkle_log;
 mod passwords;
 mod reads;
