@@ -235,14 +235,14 @@ pub fn validate_event_with(
     let body = Value::Object(body);
     // The body is an object, so it has columns.
     let index = IndexFields::from_value(kind, &body).unwrap_or_default();
+    // Computed here, on the request's task, so the single writer does not have to.
+    let fingerprint = match kind {
+        EventKind::Threat => crate::event::fingerprint::Fingerprint::of_value(&body),
+        EventKind::Audit => None,
+    };
     // The same compact text as `Display`, written straight into a buffer rather than through
     // a formatter (it cannot fail: every key of a `Value` is a string).
     let body = serde_json::to_string(&body).unwrap_or_else(|_| body.to_string());
-    // Computed here, on the request's task, so the single writer does not have to.
-    let fingerprint = match kind {
-        EventKind::Threat => crate::event::fingerprint::Fingerprint::of_body(&body),
-        EventKind::Audit => None,
-    };
     Ok(NewEvent {
         kind,
         fingerprint,

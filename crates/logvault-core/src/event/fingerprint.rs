@@ -57,19 +57,28 @@ impl Fingerprint {
     /// The fingerprint of a threat event whose canonical body is `body`; `None` if the body
     /// is not a JSON object (a purged event's `{}` has one: that of empty parts).
     pub fn of_body(body: &str) -> Option<Fingerprint> {
-        let parts: Parts<'_> = serde_json::from_str(body).ok()?;
+        serde_json::from_str(body).ok().map(Fingerprint::of_parts)
+    }
+
+    /// [`Fingerprint::of_body`] of a body still in its parsed form, as validation holds it
+    /// before writing it out (the same answer, without parsing the text again).
+    pub fn of_value(body: &serde_json::Value) -> Option<Fingerprint> {
+        Parts::deserialize(body).ok().map(Fingerprint::of_parts)
+    }
+
+    fn of_parts(parts: Parts<'_>) -> Fingerprint {
         let (method, path) = match &parts.api {
             Some(api) => (api.method.as_deref(), api.path.as_deref()),
             None => (None, None),
         };
-        Some(Fingerprint::of(
+        Fingerprint::of(
             parts.error_type.as_deref().unwrap_or_default(),
             parts.source.as_deref().unwrap_or_default(),
             parts.message.as_deref().unwrap_or_default(),
             method,
             path,
             parts.stacktrace.as_deref(),
-        ))
+        )
     }
 
     /// The fingerprint of an error of `error_type` from `source` with `message`, raised by
