@@ -356,6 +356,12 @@ impl TrendParams {
             TrendInterval::Day => 30,
         };
         let from = from.unwrap_or(Micros(to.0 - default_span * interval.micros()));
+        // `time_range` orders the two only when both are given; `to` may be the clock's.
+        if from > to {
+            return Err(ApiError::InvalidQuery(
+                "from must not be after to (which is now when not given)".into(),
+            ));
+        }
         if (to.0 - from.0) / interval.micros() > MAX_BUCKETS {
             return Err(ApiError::InvalidQuery(format!(
                 "at most {MAX_BUCKETS} buckets per request"
